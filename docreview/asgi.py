@@ -1,0 +1,28 @@
+"""The one ASGI entry point, for daphne, uvicorn or any other server.
+
+``/api/events`` goes to the event-stream application; everything else to
+Django.  Lifespan messages (uvicorn sends them) close open streams on shutdown
+so their clients reconnect at once.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "docreview.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_application = get_asgi_application()
+
+from realtime.lifecycle import lifespan  # noqa: E402
+from realtime.stream import EventStreamApp  # noqa: E402
+
+event_stream = EventStreamApp()
+EVENT_PATHS = {"/api/events", "/api/events/"}
+
+
+async def application(scope, receive, send):
+    if scope["type"] == "http" and scope["path"] in EVENT_PATHS:
+        return await event_stream(scope, receive, send)
+    if scope["type"] == "lifespan":
+        return await lifespan(scope, receive, send)
+    return await django_application(scope, receive, send)

@@ -1,0 +1,466 @@
+"""The per-process hub: one channel-layer channel for the whole process.
+
+The hub joins a key's layer group when the first local stream of that key
+opens and leaves it shortly after the last one closes.  Each event reaches the
+process once; its frame is encoded once per audience and the same bytes are
+appended to every local stream's buffer.  Nothing in the fan-out loop awaits:
+each stream drains its own bounded buffer, so a slow client delays nobody.
+
+Per key the hub delivers a gap-free sequence: an event whose predecessor has
+not arrived (the layer is at-most-once) makes the hub read the missing events
+from the table first.  A periodic resync does the same for events the layer
+dropped silently, and keeps streams live from the table while the layer is
+down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from . import log, metrics, sse
+from .groups import group_for
+from .publish import EPHEMERAL_MESSAGE, EVENT_MESSAGE
+
+logger = logging.getLogger(__name__)
+
+# How long a key stays joined after its last local stream closes, so a
+# reconnect does not pay for leaving and joining the group again.
+LINGER_SECONDS = 5.0
+TICK_SECONDS = 1.0
+
+
+class Subscriber:
+    """One open stream, as the hub sees it: a bounded buffer and a wake-up."""
+
+    __slots__ = (
+        "key", "audience", "user_id", "last_id", "chunks", "size", "waiter",
+        "closed", "reason", "last_write", "deadline", "max_bytes", "info",
+    )
+
+    def __init__(self, *, key: str, audience: str, user_id: int | None, lifetime: float | None = None,
+                 max_bytes: int | None = None, info: dict[str, Any] | None = None) -> None:
+        self.key = key
+        self.audience = audience
+        self.user_id = user_id
+        self.last_id = 0
+        self.chunks: deque[tuple[int | None, bytes]] = deque()
+        self.size = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.closed = False
+        self.reason = ""
+        self.last_write = time.monotonic()
+        self.deadline = time.monotonic() + lifetime if lifetime else None
+        self.max_bytes = max_bytes or settings.SSE_MAX_BUFFER_BYTES
+        self.info = info or {}
+
+    def push(self, seq: int | None, data: bytes) -> None:
+        """Queue a frame (``seq`` None: an ephemeral frame or a comment line)."""
+        if self.closed:
+            return
+        self.chunks.append((seq, data))
+        self.size += len(data)
+        if self.size > self.max_bytes:
+            # The client is not reading: drop it rather than buffer without
+            # bound; it resumes from its Last-Event-ID with nothing lost.
+            self.chunks.clear()
+            self.size = 0
+            self.close("slow")
+            return
+        self._wake()
+
+    def close(self, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.reason = reason
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Return once there is something to send or the stream is closed."""
+        if self.chunks or self.closed:
+            return
+        self.waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
+
+    def take(self) -> tuple[bytes, int | None]:
+        """The bytes to send now, and the seq of a frame held back behind a gap.
+
+        Frames at or below ``last_id`` are dropped (already sent in the replay
+        or a fill).  At a gap, the frames from the gap on stay queued and the
+        gap's upper end is returned so the stream can fill it from the table.
+        """
+        out: list[bytes] = []
+        chunks = self.chunks
+        while chunks:
+            seq, data = chunks[0]
+            if seq is not None:
+                if seq <= self.last_id:
+                    chunks.popleft()
+                    self.size -= len(data)
+                    continue
+                if seq != self.last_id + 1:
+                    return b"".join(out), seq
+                self.last_id = seq
+            chunks.popleft()
+            self.size -= len(data)
+            out.append(data)
+        return b"".join(out), None
+
+
+class Topic:
+    """The local streams of one key, by audience, and the last seq delivered."""
+
+    __slots__ = ("key", "group", "audiences", "last_seq", "ready", "inbox", "filling", "linger")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.group = group_for(key)
+        self.audiences: dict[str, set[Subscriber]] = {}
+        self.last_seq: int | None = None
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.inbox: list[dict[str, Any]] = []
+        self.filling = False
+        self.linger: asyncio.TimerHandle | None = None
+
+    def subscribers(self):
+        for subs in self.audiences.values():
+            yield from subs
+
+    def __len__(self) -> int:
+        return sum(len(subs) for subs in self.audiences.values())
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.layer = get_channel_layer()
+        self.channel: str | None = None
+        self.topics: dict[str, Topic] = {}
+        self.membership = asyncio.Lock()
+        self.started: asyncio.Future[None] | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self.layer_ok = True
+        self.last_resync = 0.0
+        self.last_refresh = time.monotonic()
+        self.stopping = False
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def ensure_started(self) -> None:
+        if self.started is None:
+            self.started = asyncio.get_running_loop().create_future()
+            try:
+                self.channel = await self.layer.new_channel("rt-hub.")
+            except Exception as exc:  # noqa: BLE001
+                self.started.set_exception(exc)
+                self.started = None
+                raise
+            self.tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._tick())]
+            self.started.set_result(None)
+        else:
+            await asyncio.shield(self.started)
+
+    def close_all(self, reason: str) -> None:
+        """Close every local stream (graceful shutdown): clients reconnect elsewhere."""
+        self.stopping = True
+        for topic in list(self.topics.values()):
+            for sub in list(topic.subscribers()):
+                sub.close(reason)
+
+    def stream_count(self) -> int:
+        return sum(len(topic) for topic in self.topics.values())
+
+    # -- membership --------------------------------------------------------
+
+    async def subscribe(self, sub: Subscriber) -> None:
+        """Register ``sub``; returns once its key's live events reach this process."""
+        await self.ensure_started()
+        topic = self.topics.get(sub.key)
+        if topic is None:
+            topic = Topic(sub.key)
+            self.topics[sub.key] = topic
+            try:
+                await self._join(topic)
+                topic.last_seq = await database_sync_to_async(log.last_id)(sub.key)
+            except BaseException as exc:
+                if self.topics.get(sub.key) is topic:
+                    del self.topics[sub.key]
+                if not topic.ready.done():
+                    topic.ready.set_exception(exc)
+                    topic.ready.exception()  # retrieved: the waiters re-raise it
+                raise
+            topic.ready.set_result(None)
+            if topic.inbox:
+                self._schedule_fill(topic)
+        else:
+            if topic.linger is not None:
+                topic.linger.cancel()
+                topic.linger = None
+            await asyncio.shield(topic.ready)
+        topic.audiences.setdefault(sub.audience, set()).add(sub)
+        metrics.STREAMS_OPEN.inc()
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        topic = self.topics.get(sub.key)
+        if topic is None:
+            return
+        subs = topic.audiences.get(sub.audience)
+        if subs is None or sub not in subs:
+            return
+        subs.discard(sub)
+        metrics.STREAMS_OPEN.dec()
+        if not subs:
+            del topic.audiences[sub.audience]
+        if not topic.audiences and topic.linger is None:
+            topic.linger = asyncio.get_running_loop().call_later(LINGER_SECONDS, self._leave, topic)
+
+    async def _join(self, topic: Topic) -> None:
+        try:
+            async with self.membership:
+                await self.layer.group_add(topic.group, self.channel)
+        except Exception:  # noqa: BLE001 - the table still serves the stream
+            self._layer_down("group_add")
+
+    def _leave(self, topic: Topic) -> None:
+        topic.linger = None
+        if topic.audiences or self.topics.get(topic.key) is not topic:
+            return
+        del self.topics[topic.key]
+        asyncio.create_task(self._discard(topic.key, topic.group))
+
+    async def _discard(self, key: str, group: str) -> None:
+        async with self.membership:
+            if key in self.topics:  # re-joined meanwhile: keep the membership
+                return
+            try:
+                await self.layer.group_discard(group, self.channel)
+            except Exception:  # noqa: BLE001 - expires by itself (group_expiry)
+                logger.info("group_discard failed for %s", key, exc_info=True)
+
+    # -- receiving -----------------------------------------------------------
+
+    async def _read(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                self._layer_down("receive")
+                await asyncio.sleep(backoff + random.random() * backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.1
+            try:
+                self.dispatch(message)
+            except Exception:  # noqa: BLE001 - one bad message must not stop the hub
+                logger.exception("hub failed to dispatch a message")
+
+    def dispatch(self, message: dict[str, Any]) -> None:
+        topic = self.topics.get(message.get("key", ""))
+        if topic is None:
+            return
+        kind = message.get("type")
+        if kind == EVENT_MESSAGE:
+            self._on_event(topic, message)
+        elif kind == EPHEMERAL_MESSAGE:
+            data = sse.frame(event=message["event"], data=message["payload"])
+            exclude = message.get("exclude_user")
+            for sub in topic.subscribers():
+                if exclude is None or sub.user_id != exclude:
+                    sub.push(None, data)
+
+    def _on_event(self, topic: Topic, message: dict[str, Any]) -> None:
+        if topic.last_seq is None or topic.filling or topic.inbox:
+            topic.inbox.append(message)
+            if topic.last_seq is not None:
+                self._schedule_fill(topic)
+            return
+        seq = message["seq"]
+        if seq <= topic.last_seq:
+            return
+        if seq == topic.last_seq + 1:
+            self._deliver(topic, message)
+        else:
+            topic.inbox.append(message)
+            self._schedule_fill(topic)
+
+    def _deliver(self, topic: Topic, message: dict[str, Any]) -> None:
+        seq = message["seq"]
+        variants = message.get("variants") or {}
+        default: bytes | None = None
+        count = 0
+        for audience, subs in topic.audiences.items():
+            variant = variants.get(audience)
+            if variant is not None:
+                data = sse.frame(id=seq, event=variant[0], data=variant[1])
+            else:
+                if default is None:
+                    default = sse.frame(id=seq, event=message["event"], data=message["payload"])
+                data = default
+            for sub in subs:
+                sub.push(seq, data)
+            count += len(subs)
+        topic.last_seq = seq
+        metrics.EVENTS_DELIVERED.inc(count)
+        sent = message.get("sent")
+        if sent:
+            metrics.DELIVERY_LATENCY.observe(max(0.0, time.time() - sent))
+
+    def _deliver_frames(self, topic: Topic, seq: int, frames: dict[str, bytes]) -> None:
+        count = 0
+        for audience, subs in topic.audiences.items():
+            data = frames.get(audience)
+            if data is None:  # an audience that joined during the read
+                continue
+            for sub in subs:
+                sub.push(seq, data)
+            count += len(subs)
+        topic.last_seq = seq
+        metrics.EVENTS_DELIVERED.inc(count)
+
+    # -- filling gaps from the table ----------------------------------------
+
+    def _schedule_fill(self, topic: Topic) -> None:
+        if not topic.filling and topic.last_seq is not None:
+            topic.filling = True
+            asyncio.create_task(self._fill(topic))
+
+    def _drain_inbox(self, topic: Topic) -> bool:
+        """Deliver queued messages that are next in line; True if a gap remains."""
+        topic.inbox.sort(key=lambda m: m["seq"])
+        while topic.inbox:
+            message = topic.inbox[0]
+            seq = message["seq"]
+            if seq <= topic.last_seq:
+                topic.inbox.pop(0)
+            elif seq == topic.last_seq + 1:
+                topic.inbox.pop(0)
+                self._deliver(topic, message)
+            else:
+                return True
+        return False
+
+    async def _fill(self, topic: Topic, *, upto: int | None = None) -> None:
+        """Read what is missing from the table until the topic is contiguous."""
+        try:
+            for _ in range(1000):  # bounded: each pass reads up to log.CHUNK rows
+                gap = self._drain_inbox(topic)
+                behind = upto is not None and topic.last_seq < upto
+                if not gap and not behind:
+                    return
+                if not topic.audiences:
+                    # Nobody to deliver to: jump ahead; a new stream replays itself.
+                    newest = max([m["seq"] for m in topic.inbox] + [upto or 0])
+                    topic.last_seq = max(topic.last_seq, newest)
+                    topic.inbox.clear()
+                    return
+                rows = await database_sync_to_async(log.read_for_audiences)(
+                    topic.key, after=topic.last_seq, audiences=list(topic.audiences)
+                )
+                if not rows:
+                    return  # not visible yet; the next resync retries
+                metrics.GAP_FILLS.inc()
+                for seq, frames in rows:
+                    if seq == topic.last_seq + 1:
+                        self._deliver_frames(topic, seq, frames)
+        except Exception:  # noqa: BLE001 - database down: the next resync retries
+            logger.warning("gap fill failed for %s", topic.key, exc_info=True)
+        finally:
+            topic.filling = False
+
+    # -- periodic work -------------------------------------------------------
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                await self._tick_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                logger.warning("hub tick failed", exc_info=True)
+
+    async def _tick_once(self) -> None:
+        now = time.monotonic()
+        idle = settings.SSE_HEARTBEAT_SECONDS
+        for topic in list(self.topics.values()):
+            for sub in list(topic.subscribers()):
+                if sub.deadline is not None and now >= sub.deadline:
+                    sub.close("lifetime")
+                elif now - sub.last_write >= idle:
+                    sub.push(None, sse.PING)
+                    sub.last_write = now
+        interval = settings.SSE_RESYNC_SECONDS if self.layer_ok else TICK_SECONDS
+        if now - self.last_resync >= interval:
+            self.last_resync = now
+            await self.resync()
+        expiry = getattr(self.layer, "group_expiry", 86400)
+        if not self.layer_ok or now - self.last_refresh >= expiry / 3:
+            self.last_refresh = now
+            if await self._refresh_groups() and not self.layer_ok:
+                self._layer_up()
+
+    async def resync(self) -> None:
+        """Compare every local key with the table and fill what is missing."""
+        topics = [t for t in self.topics.values() if t.last_seq is not None]
+        if not topics:
+            return
+        current = await database_sync_to_async(log.last_ids)([t.key for t in topics])
+        for topic in topics:
+            newest = current.get(topic.key, 0)
+            if newest > topic.last_seq and not topic.filling:
+                topic.filling = True
+                asyncio.create_task(self._fill(topic, upto=newest))
+
+    async def _refresh_groups(self) -> bool:
+        """Renew every membership (channels-redis forgets one after group_expiry,
+        and a restarted Redis forgets them all).  False if the layer failed."""
+        for topic in list(self.topics.values()):
+            try:
+                async with self.membership:
+                    if self.topics.get(topic.key) is topic:
+                        await self.layer.group_add(topic.group, self.channel)
+            except Exception:  # noqa: BLE001
+                self._layer_down("group_refresh")
+                return False
+        return True
+
+    def _layer_down(self, where: str) -> None:
+        if self.layer_ok:
+            logger.warning("channel layer unavailable (%s): streams follow the event table", where)
+        self.layer_ok = False
+        metrics.FALLBACK_MODE.set(1)
+
+    def _layer_up(self) -> None:
+        logger.info("channel layer back: streams follow the layer again")
+        self.layer_ok = True
+        metrics.FALLBACK_MODE.set(0)
+
+
+_hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
+
+
+def get_hub() -> Hub:
+    """The hub of the running event loop (one per server process)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = Hub()
+    return hub

@@ -1,0 +1,86 @@
+"""Reading the event log: replay on connect and gap fills for the hub.
+
+Synchronous functions, called from async code through
+``database_sync_to_async`` so no connection is held across awaits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import envelope
+from .access import EventView, policy
+from .models import Event, Stream
+
+# Rows read per query while replaying or filling, to bound memory.
+CHUNK = 500
+
+
+def last_id(key: str) -> int:
+    """The last sequence number issued for ``key`` (0 when none)."""
+    return Stream.objects.filter(key=key).values_list("last_id", flat=True).first() or 0
+
+
+def last_ids(keys: list[str]) -> dict[str, int]:
+    """Last sequence numbers of many keys in one query."""
+    found = dict(Stream.objects.filter(key__in=keys).values_list("key", "last_id"))
+    return {key: found.get(key, 0) for key in keys}
+
+
+def _rows(key: str, after: int, upto: int | None, limit: int) -> list[Event]:
+    qs = Event.objects.filter(stream__key=key, seq__gt=after)
+    if upto is not None:
+        qs = qs.filter(seq__lte=upto)
+    return list(qs.order_by("seq").only("seq", "type", "data", "created_at")[:limit])
+
+
+def _frames(key: str, audience: str, rows: list[Event]) -> list[tuple[int, bytes]]:
+    at = {row.seq: row.created_at for row in rows}
+    views = policy().redact(audience, key, [EventView(row.seq, row.type, row.data) for row in rows])
+    return [
+        (view.seq, envelope.encode(key=key, seq=view.seq, type=view.type, data=view.data, at=at[view.seq]))
+        for view in views
+    ]
+
+
+@dataclass
+class Replay:
+    """What a new stream sends before going live."""
+
+    last_id: int  # the key's last id when read; live frames up to it are dropped
+    reset: bool = False
+    frames: list[tuple[int, bytes]] = field(default_factory=list)
+    more: bool = False  # frames stop before last_id: read on with ``read_frames``
+
+
+def read_replay(key: str, *, after: int | None, limit: int, audience: str) -> Replay:
+    """The replay of a stream connecting with Last-Event-ID ``after`` (None: none sent).
+
+    With no id, the last ``limit`` events.  An id greater than the last one, or
+    one whose successors are no longer kept, answers ``reset``.
+    """
+    stream = Stream.objects.filter(key=key).values("last_id", "first_kept_id").first()
+    current = stream["last_id"] if stream else 0
+    first_kept = stream["first_kept_id"] if stream else 1
+    if after is None:
+        after = max(current - limit, first_kept - 1, 0)
+    elif after > current or after < first_kept - 1:
+        return Replay(last_id=current, reset=True)
+    rows = _rows(key, after, current, CHUNK)
+    frames = _frames(key, audience, rows)
+    more = bool(rows) and rows[-1].seq < current
+    return Replay(last_id=current, frames=frames, more=more)
+
+
+def read_frames(key: str, *, after: int, upto: int | None, audience: str) -> list[tuple[int, bytes]]:
+    """Frames of the events after ``after`` (up to ``upto``), at most ``CHUNK``."""
+    return _frames(key, audience, _rows(key, after, upto, CHUNK))
+
+
+def read_for_audiences(key: str, *, after: int, audiences: list[str]) -> list[tuple[int, dict[str, bytes]]]:
+    """Events after ``after`` encoded once per audience, for a hub's gap fill."""
+    rows = _rows(key, after, None, CHUNK)
+    if not rows:
+        return []
+    per_audience = {aud: dict(_frames(key, aud, rows)) for aud in audiences}
+    return [(row.seq, {aud: frames[row.seq] for aud, frames in per_audience.items()}) for row in rows]

@@ -1,0 +1,124 @@
+"""Recording events with the change that caused them, and publishing them
+after commit.
+
+``record`` writes the event row inside the caller's transaction, taking the
+key's next sequence number under a row lock, so sequence numbers follow
+commit order with no gap.  The channel-layer message is sent only once the
+transaction commits; a rollback sends nothing.  The layer is a fast path that
+may drop messages: the table is the truth, and every hub fills gaps from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+
+from . import envelope, metrics, sse
+from .groups import group_for
+from .models import Event, Stream
+
+logger = logging.getLogger(__name__)
+
+EVENT_MESSAGE = "realtime.event"
+EPHEMERAL_MESSAGE = "realtime.ephemeral"
+
+
+def _roundtrip(payload: Any) -> Any:
+    # Fail here, where the payload is made, not later in an on-commit callback.
+    return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+
+
+def ensure_stream(key: str) -> Stream:
+    """The Stream row of ``key``, created if missing (safe under concurrency)."""
+    stream = Stream.objects.filter(key=key).first()
+    if stream is not None:
+        return stream
+    try:
+        with transaction.atomic():
+            return Stream.objects.create(key=key)
+    except IntegrityError:
+        return Stream.objects.get(key=key)
+
+
+def record(
+    *,
+    key: str,
+    type: str,
+    data: Any,
+    variants: dict[str, tuple[str, Any]] | None = None,
+) -> Event:
+    """Record an event of ``key`` in the current transaction; publish it on commit.
+
+    ``variants`` maps an audience to the ``(type, data)`` it sees instead of the
+    event itself (a hidden comment reaches ordinary readers as a deletion).
+    Must be called inside ``transaction.atomic``.
+    """
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("realtime.publish.record() must run inside transaction.atomic")
+    data = _roundtrip(data)
+    variants = {aud: (vtype, _roundtrip(vdata)) for aud, (vtype, vdata) in (variants or {}).items()}
+
+    ensure_stream(key)
+    stream = Stream.objects.select_for_update().get(key=key)
+    stream.last_id += 1
+    stream.save(update_fields=["last_id"])
+    event = Event.objects.create(stream=stream, seq=stream.last_id, type=type, data=data)
+
+    message = {
+        "type": EVENT_MESSAGE,
+        "key": key,
+        "seq": event.seq,
+        "event": type,
+        "payload": sse.dumps(
+            envelope.envelope(key=key, seq=event.seq, type=type, data=data, at=event.created_at)
+        ),
+        "variants": {
+            aud: [
+                vtype,
+                sse.dumps(envelope.envelope(key=key, seq=event.seq, type=vtype, data=vdata, at=event.created_at)),
+            ]
+            for aud, (vtype, vdata) in variants.items()
+        },
+        "sent": time.time(),
+    }
+    transaction.on_commit(lambda: broadcast(key, message))
+    return event
+
+
+def broadcast(key: str, message: dict[str, Any]) -> bool:
+    """Hand ``message`` to every process that has ``key`` open.
+
+    Never raises: a failed publish is logged and counted; the event is in the
+    table and every hub's resync delivers it.
+    """
+    message = dict(message, sent=time.time())
+    try:
+        async_to_sync(get_channel_layer().group_send)(group_for(key), message)
+    except Exception:  # noqa: BLE001 - a publish failure must never reach the writer
+        metrics.PUBLISH_FAILURES.inc()
+        logger.warning("publish failed for %s seq=%s; streams will catch up from the table",
+                       key, message.get("seq"), exc_info=True)
+        return False
+    if message.get("type") == EVENT_MESSAGE:
+        metrics.EVENTS_PUBLISHED.inc()
+    return True
+
+
+def send_ephemeral(*, key: str, type: str, data: Any, exclude_user: int | None = None) -> bool:
+    """Send an event that is never stored nor replayed (presence, typing, cursor)."""
+    message = {
+        "type": EPHEMERAL_MESSAGE,
+        "key": key,
+        "event": type,
+        "payload": sse.dumps({"type": type, "docPath": key, "data": _roundtrip(data)}),
+        "exclude_user": exclude_user,
+    }
+    return broadcast(key, message)

@@ -1,0 +1,214 @@
+"""``GET /api/events?docPath=...``: the Server-Sent Events endpoint.
+
+A plain ASGI application rather than a Channels ``AsyncHttpConsumer``: a
+consumer stops as soon as ``handle()`` returns and dispatches no layer message
+while it runs (channels #1302, #1747), and a consumer per stream means a layer
+channel and a dispatch task per stream.  Here each stream is one coroutine fed
+by the process's hub, plus a small task that notices the client leaving.
+
+Order of work on connect: authenticate, check access, join the hub (so live
+events are captured from now on), read the replay, send it, then send live
+frames, dropping any at or below what the replay covered.  Every database call
+is a short function in a worker thread; no connection is held for the stream's
+life.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import DatabaseError
+
+from . import log, metrics, sse
+from .access import policy
+from .auth import authenticate
+from .hub import Subscriber, get_hub
+
+logger = logging.getLogger(__name__)
+
+MAX_EVENT_ID = 2**63 - 1
+
+
+class Reject(Exception):
+    """An error answered as JSON before any stream byte."""
+
+    def __init__(self, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None):
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = headers or []
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def parse_event_id(raw: str | None) -> int | None:
+    """A Last-Event-ID as an int; None when absent; Reject(400) when malformed."""
+    if raw is None or raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_EVENT_ID:
+        raise Reject(400, {"lastEventId": ["Must be a non-negative integer event id."]})
+    return int(raw)
+
+
+def _authorize(headers: list[tuple[bytes, bytes]], key: str) -> tuple[Any, str | None]:
+    user = authenticate(headers)
+    if not user.is_authenticated:
+        return user, None
+    return user, policy().audience_for(user, key)
+
+
+async def _respond_json(send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
+    payload = json.dumps(body).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            (b"cache-control", b"no-store"),
+            *headers,
+        ],
+    })
+    await send({"type": "http.response.body", "body": payload})
+
+
+class EventStreamApp:
+    """The ASGI application of the event stream."""
+
+    async def __call__(self, scope: dict[str, Any], receive, send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await _respond_json(send, 405, {"detail": f'Method "{scope["method"]}" not allowed.'},
+                                [(b"allow", b"GET")])
+            return
+        try:
+            sub, replay = await self._open(scope)
+        except Reject as reject:
+            await _respond_json(send, reject.status, reject.body, reject.headers)
+            return
+        try:
+            await self._stream(scope, receive, send, sub, replay)
+        finally:
+            get_hub().unsubscribe(sub)
+            metrics.DISCONNECTS.labels(reason=sub.reason or "client_gone").inc()
+            logger.info("stream closed doc=%s user=%s reason=%s last_id=%s",
+                        sub.key, sub.info.get("username"), sub.reason or "client_gone", sub.last_id)
+
+    async def _open(self, scope: dict[str, Any]) -> tuple[Subscriber, log.Replay]:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        key = (query.get("docPath") or [""])[0]
+        headers = scope.get("headers", [])
+        try:
+            user, audience = await database_sync_to_async(_authorize)(headers, key)
+        except DatabaseError:
+            raise Reject(503, {"detail": "Service temporarily unavailable."}, [(b"retry-after", b"2")])
+        if not user.is_authenticated:
+            raise Reject(401, {"detail": "Authentication credentials were not provided."},
+                         [(b"www-authenticate", b"Token")])
+        if not key:
+            raise Reject(400, {"docPath": ["This field is required."]})
+        if not policy().is_valid_key(key):
+            raise Reject(400, {"docPath": ["Enter a valid document path."]})
+        if audience is None:
+            raise Reject(404, {"detail": "Not found."})
+        header_id = _header(scope, b"last-event-id")
+        last_event_id = parse_event_id(header_id if header_id not in (None, "") else (query.get("lastEventId") or [""])[0])
+
+        lifetime = settings.SSE_MAX_LIFETIME_SECONDS
+        lifetime = lifetime * (1 - 0.1 * random.random()) if lifetime else None
+        sub = Subscriber(key=key, audience=audience, user_id=user.pk, lifetime=lifetime,
+                         info={"username": user.get_username()})
+        hub = get_hub()
+        try:
+            await hub.subscribe(sub)
+            replay = await database_sync_to_async(log.read_replay)(
+                key, after=last_event_id, limit=settings.SSE_REPLAY_LIMIT, audience=audience
+            )
+        except DatabaseError:
+            hub.unsubscribe(sub)
+            raise Reject(503, {"detail": "Service temporarily unavailable."}, [(b"retry-after", b"2")])
+        except BaseException:
+            hub.unsubscribe(sub)
+            raise
+        logger.info("stream open doc=%s user=%s last_event_id=%s replay=%d%s", key, sub.info["username"],
+                    last_event_id, len(replay.frames), " reset" if replay.reset else "")
+        return sub, replay
+
+    async def _stream(self, scope, receive, send, sub: Subscriber, replay: log.Replay) -> None:
+        watcher = asyncio.create_task(self._watch_disconnect(receive, sub))
+        try:
+            await send({
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),
+                    (b"x-content-type-options", b"nosniff"),
+                ],
+            })
+            head = [sse.retry(settings.SSE_RETRY_MS)]
+            if replay.reset:
+                head.append(sse.frame(event="stream.reset", data=sse.dumps({"lastEventId": replay.last_id})))
+                sub.last_id = replay.last_id
+            else:
+                head.extend(data for _, data in replay.frames)
+                sub.last_id = replay.frames[-1][0] if replay.frames else replay.last_id
+                metrics.EVENTS_REPLAYED.inc(len(replay.frames))
+            if scope["method"] == "HEAD":
+                sub.close("head")
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            await send({"type": "http.response.body", "body": b"".join(head), "more_body": True})
+            if replay.more:
+                await self._catch_up(send, sub, upto=replay.last_id)
+            while True:
+                await sub.wait()
+                if sub.closed and sub.reason in ("client_gone", "slow"):
+                    break
+                data, gap = sub.take()
+                if data:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+                    sub.last_write = time.monotonic()
+                if gap is not None:
+                    await self._catch_up(send, sub, upto=gap - 1)
+                if sub.closed and not sub.chunks:
+                    break
+            if sub.reason != "client_gone":
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            sub.close("client_gone")
+        finally:
+            watcher.cancel()
+
+    async def _catch_up(self, send, sub: Subscriber, *, upto: int) -> None:
+        """Send events ``sub.last_id + 1 .. upto`` from the table."""
+        while sub.last_id < upto and not sub.closed:
+            frames = await database_sync_to_async(log.read_frames)(
+                sub.key, after=sub.last_id, upto=upto, audience=sub.audience
+            )
+            if not frames:
+                return
+            await send({"type": "http.response.body", "body": b"".join(f for _, f in frames), "more_body": True})
+            sub.last_id = frames[-1][0]
+            metrics.EVENTS_REPLAYED.inc(len(frames))
+
+    @staticmethod
+    async def _watch_disconnect(receive, sub: Subscriber) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                sub.close("client_gone")
+                return

@@ -1,0 +1,1 @@
+"""The review domain: documents, members, comments, suggestions, discussions."""
