@@ -133,7 +133,10 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
             },
-            "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH") or None},
+            # A file, not memory: end-to-end tests run a real server process
+            # against the test database.
+            "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH")
+                     or f"{os.environ.get('TMPDIR', '/tmp')}/docreview-test-{os.getpid()}.sqlite3"},
         }
     }
 
@@ -186,6 +189,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+if env_bool("FAST_PASSWORD_HASHER"):
+    # The test suite only: hashing with the production work factor would
+    # dominate its run time.  Never set this in production.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -198,6 +206,10 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve static files straight from the apps and static/ (no collectstatic step
+# needed for `make run`); with collectstatic run, STATIC_ROOT is used as well.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # A request body over this answers 413 (spec: 2 MB).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

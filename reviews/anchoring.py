@@ -69,10 +69,34 @@ class Relocation:
     confidence: float
 
 
-def relocate(anchor: dict[str, Any], content: str) -> Relocation:
-    """The anchor placed in the new ``content``, with its state and confidence."""
+def map_through_edit(start: int, end: int, old: str, new: str) -> tuple[int, int]:
+    """Where offsets ``start``/``end`` of ``old`` land in ``new``."""
+    dmp = diff_match_patch()
+    dmp.Diff_Timeout = 0.5
+    diffs = dmp.diff_main(old, new, False)
+    return dmp.diff_xIndex(diffs, start), dmp.diff_xIndex(diffs, end)
+
+
+def overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether two half-open ranges share a character (or are the same point)."""
+    return (a[0] < b[1] and b[0] < a[1]) or a == b
+
+
+def relocate(anchor: dict[str, Any], content: str, *, old_content: str | None = None) -> Relocation:
+    """The anchor placed in the new ``content``, with its state and confidence.
+
+    With ``old_content`` the position is first carried through the edit, so
+    an unchanged passage stays with its own occurrence of a repeated quote.
+    """
     quote = anchor.get("quote") or ""
-    found = find_unambiguous(anchor, content)
+    start, end = anchor.get("start"), anchor.get("end")
+    found = None
+    if old_content is not None and isinstance(start, int) and isinstance(end, int) and quote:
+        mapped = map_through_edit(start, end, old_content, content)
+        if content[mapped[0]:mapped[1]] == quote:
+            found = mapped
+    if found is None:
+        found = find_unambiguous(anchor, content)
     if found is not None:
         start, end = found
         state = EXACT if (start, end) == (anchor.get("start"), anchor.get("end")) else MOVED

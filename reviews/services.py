@@ -67,17 +67,17 @@ def _lock(document: Document) -> Document:
     return Document.objects.select_for_update().select_related("stream").get(pk=document.pk)
 
 
-def _reanchor(document: Document) -> None:
+def _reanchor(document: Document, old_content: str) -> None:
     """Place every open comment and suggestion of ``document`` in its new content."""
     content = document.content
     for comment in Comment.objects.filter(document=document, resolved=False).exclude(anchor=None):
-        moved = anchoring.relocate(comment.anchor, content)
+        moved = anchoring.relocate(comment.anchor, content, old_content=old_content)
         anchor = dict(moved.anchor, state=moved.state, confidence=moved.confidence)
         if anchor != comment.anchor:
             comment.anchor = anchor
             comment.save(update_fields=["anchor", "updated_at"])
     for suggestion in Suggestion.objects.filter(document=document, status=SuggestionStatus.OPEN):
-        moved = anchoring.relocate(suggestion.anchor, content)
+        moved = anchoring.relocate(suggestion.anchor, content, old_content=old_content)
         anchor = dict(moved.anchor, state=moved.state, confidence=moved.confidence)
         if moved.state == anchoring.ORPHANED or moved.anchor.get("quote") != suggestion.anchor.get("quote"):
             # What it would replace is gone or changed: it can no longer apply as written.
@@ -100,6 +100,7 @@ def document_update(*, document: Document, title: str | None = None, content: st
         document.visibility = visibility
         changed.append("visibility")
     content_changed = content is not None and content != document.content
+    old_content = document.content
     if content_changed:
         document.content = content
         document.version += 1
@@ -107,7 +108,8 @@ def document_update(*, document: Document, title: str | None = None, content: st
     if changed:
         document.save(update_fields=changed + ["updated_at"])
         if content_changed:
-            _reanchor(document)
+            _reanchor(document, old_content)
+        document.stream.refresh_from_db(fields=["last_id"])
     return document
 
 
@@ -266,6 +268,13 @@ def suggestion_approve(*, suggestion: Suggestion, expected_version: int | None =
     suggestion.status = SuggestionStatus.APPROVED
     suggestion.anchor = dict(suggestion.anchor, start=start, end=end)
     suggestion.save(update_fields=["status", "anchor", "updated_at"])
+    # Open suggestions on the same passage competed with this one: they no
+    # longer apply to the text they were written against.
+    for other in Suggestion.objects.filter(document=document, status=SuggestionStatus.OPEN):
+        place = anchoring.find_unambiguous(other.anchor, document.content)
+        if place is None or anchoring.overlaps(place, (start, end)):
+            other.status = SuggestionStatus.OUTDATED
+            other.save(update_fields=["status", "updated_at"])
     document_update(document=document,
                     content=document.content[:start] + suggestion.replacement + document.content[end:])
     document.refresh_from_db()
