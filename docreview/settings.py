@@ -228,6 +228,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Atomic across processes (Redis) - see realtime.ratelimit.
+    "DEFAULT_THROTTLE_CLASSES": ["realtime.ratelimit.WriteRateThrottle"],
 }
 
 # --- Event stream -------------------------------------------------------------
@@ -251,6 +253,22 @@ SSE_RESYNC_SECONDS = env_float("SSE_RESYNC_SECONDS", 5.0)
 # Streams are closed after this long (less up to 10% jitter, so clients do not
 # all reconnect together) and resume by Last-Event-ID.  0 disables.
 SSE_MAX_LIFETIME_SECONDS = env_float("SSE_MAX_LIFETIME_SECONDS", 3600.0)
+
+# Stream leases (connection limits and presence) live this long unless their
+# process renews them; a dead process's streams are freed within it.
+SSE_LEASE_TTL_SECONDS = env_float("SSE_LEASE_TTL_SECONDS", 60.0)
+# A user whose last stream closed is announced offline only if no stream of
+# theirs reopened within this (no flicker on reconnect).
+SSE_PRESENCE_GRACE_SECONDS = env_float("SSE_PRESENCE_GRACE_SECONDS", 3.0)
+SSE_PRESENCE_SWEEP_SECONDS = env_float("SSE_PRESENCE_SWEEP_SECONDS", 5.0)
+# Key prefix of everything doc-review keeps in Redis besides the layer.
+REALTIME_REDIS_PREFIX = os.environ.get("CHANNEL_PREFIX", "docreview")
+# Writes (and typing/cursor) per user: a token bucket shared by all processes.
+WRITE_RATE_PER_SECOND = env_float("WRITE_RATE_PER_SECOND", 10.0)
+WRITE_RATE_BURST = env_int("WRITE_RATE_BURST", 10)
+IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24)
+EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30)
+EVENT_RETENTION_MAX_PER_DOCUMENT = env_int("EVENT_RETENTION_MAX_PER_DOCUMENT", 100_000)
 
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 

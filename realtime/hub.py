@@ -26,9 +26,11 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import log, metrics, sse
+from . import log, metrics, presence, sse
 from .groups import group_for
-from .publish import EPHEMERAL_MESSAGE, EVENT_MESSAGE
+from .leases import Lease, get_store
+from .models import Revocation
+from .publish import CONTROL_GROUP, CONTROL_MESSAGE, EPHEMERAL_MESSAGE, EVENT_MESSAGE
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +45,12 @@ class Subscriber:
 
     __slots__ = (
         "key", "audience", "user_id", "last_id", "chunks", "size", "waiter",
-        "closed", "reason", "last_write", "deadline", "max_bytes", "info",
+        "closed", "reason", "last_write", "deadline", "max_bytes", "info", "lease", "opened_at",
     )
 
     def __init__(self, *, key: str, audience: str, user_id: int | None, lifetime: float | None = None,
-                 max_bytes: int | None = None, info: dict[str, Any] | None = None) -> None:
+                 max_bytes: int | None = None, info: dict[str, Any] | None = None,
+                 lease: Lease | None = None) -> None:
         self.key = key
         self.audience = audience
         self.user_id = user_id
@@ -61,6 +64,8 @@ class Subscriber:
         self.deadline = time.monotonic() + lifetime if lifetime else None
         self.max_bytes = max_bytes or settings.SSE_MAX_BUFFER_BYTES
         self.info = info or {}
+        self.lease = lease
+        self.opened_at = time.time()
 
     def push(self, seq: int | None, data: bytes) -> None:
         """Queue a frame (``seq`` None: an ephemeral frame or a comment line)."""
@@ -157,6 +162,9 @@ class Hub:
         self.layer_ok = True
         self.last_resync = 0.0
         self.last_refresh = time.monotonic()
+        self.last_renew = time.monotonic()
+        self.last_sweep = time.monotonic()
+        self.revocation_cursor: int | None = None
         self.stopping = False
 
     # -- lifecycle ---------------------------------------------------------
@@ -166,10 +174,16 @@ class Hub:
             self.started = asyncio.get_running_loop().create_future()
             try:
                 self.channel = await self.layer.new_channel("rt-hub.")
+                self.revocation_cursor = await database_sync_to_async(_last_revocation_id)()
             except Exception as exc:  # noqa: BLE001
                 self.started.set_exception(exc)
+                self.started.exception()
                 self.started = None
                 raise
+            try:
+                await self.layer.group_add(CONTROL_GROUP, self.channel)
+            except Exception:  # noqa: BLE001 - revocations still come from the table
+                self._layer_down("group_add control")
             self.tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._tick())]
             self.started.set_result(None)
         else:
@@ -181,6 +195,20 @@ class Hub:
         for topic in list(self.topics.values()):
             for sub in list(topic.subscribers()):
                 sub.close(reason)
+
+    def revoke(self, user_id: int | None, key: str | None, at: float | None = None) -> int:
+        """Close the user's local streams (on ``key``, or all) opened before ``at``.
+
+        A stream opened after the revocation was authorised after it, so it stays.
+        """
+        closed = 0
+        topics = [self.topics[key]] if key and key in self.topics else ([] if key else list(self.topics.values()))
+        for topic in topics:
+            for sub in list(topic.subscribers()):
+                if (user_id is None or sub.user_id == user_id) and not sub.closed and (at is None or sub.opened_at < at):
+                    sub.close("revoked")
+                    closed += 1
+        return closed
 
     def stream_count(self) -> int:
         return sum(len(topic) for topic in self.topics.values())
@@ -273,6 +301,10 @@ class Hub:
                 logger.exception("hub failed to dispatch a message")
 
     def dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("type") == CONTROL_MESSAGE:
+            if message.get("action") == "revoke":
+                self.revoke(message["user_id"], message.get("key"), message.get("at"))
+            return
         topic = self.topics.get(message.get("key", ""))
         if topic is None:
             return
@@ -399,6 +431,7 @@ class Hub:
 
     async def _tick_once(self) -> None:
         now = time.monotonic()
+        await self._poll_revocations()
         idle = settings.SSE_HEARTBEAT_SECONDS
         for topic in list(self.topics.values()):
             for sub in list(topic.subscribers()):
@@ -407,6 +440,17 @@ class Hub:
                 elif now - sub.last_write >= idle:
                     sub.push(None, sse.PING)
                     sub.last_write = now
+        if now - self.last_renew >= settings.SSE_LEASE_TTL_SECONDS / 3:
+            self.last_renew = now
+            await self._renew_leases()
+        if now - self.last_sweep >= settings.SSE_PRESENCE_SWEEP_SECONDS:
+            self.last_sweep = now
+            for key in list(self.topics):
+                try:
+                    await presence.sweep(key)
+                except Exception:  # noqa: BLE001
+                    logger.warning("presence sweep failed for %s", key, exc_info=True)
+                    break
         interval = settings.SSE_RESYNC_SECONDS if self.layer_ok else TICK_SECONDS
         if now - self.last_resync >= interval:
             self.last_resync = now
@@ -416,6 +460,21 @@ class Hub:
             self.last_refresh = now
             if await self._refresh_groups() and not self.layer_ok:
                 self._layer_up()
+
+    async def _poll_revocations(self) -> None:
+        if self.revocation_cursor is None:
+            return
+        rows = await database_sync_to_async(_revocations_after)(self.revocation_cursor)
+        for row_id, user_id, key, created_at in rows:
+            self.revocation_cursor = max(self.revocation_cursor, row_id)
+            self.revoke(user_id, key or None, created_at.timestamp())
+
+    async def _renew_leases(self) -> None:
+        leases = [sub.lease for topic in self.topics.values() for sub in topic.subscribers() if sub.lease]
+        try:
+            await get_store().renew(leases)
+        except Exception:  # noqa: BLE001 - retried next time; TTL is 3 renewals long
+            logger.warning("lease renewal failed for %d streams", len(leases), exc_info=True)
 
     async def resync(self) -> None:
         """Compare every local key with the table and fill what is missing."""
@@ -452,6 +511,15 @@ class Hub:
         logger.info("channel layer back: streams follow the layer again")
         self.layer_ok = True
         metrics.FALLBACK_MODE.set(0)
+
+
+def _last_revocation_id() -> int:
+    return Revocation.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def _revocations_after(cursor: int) -> list[tuple[int, int, str, Any]]:
+    return list(Revocation.objects.filter(id__gt=cursor).order_by("id")
+                .values_list("id", "user_id", "key", "created_at")[:1000])
 
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}

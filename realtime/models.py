@@ -42,3 +42,41 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stream_id}#{self.seq} {self.type}"
+
+
+class Revocation(models.Model):
+    """A user's streams must close (on one key, or everywhere).
+
+    Written in the transaction that took the access away, so it holds even
+    when the channel layer is down: every hub polls this table each second
+    besides receiving the layer's fast-path message.
+    """
+
+    user_id = models.BigIntegerField(null=True, blank=True)  # None: every user of the key
+    key = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"revoke user {self.user_id or 'every user'} on {self.key or 'every key'}"
+
+
+class IdempotencyKey(models.Model):
+    """The first response to a write sent with an ``Idempotency-Key``.
+
+    Claimed in the same transaction as the write itself, so a retry that races
+    the first attempt waits for it and then answers what it answered.
+    """
+
+    user_id = models.BigIntegerField()
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    content_type = models.CharField(max_length=100, blank=True, default="")
+    body = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user_id", "key"], name="realtime_idempotency_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"

@@ -10,6 +10,7 @@ may drop messages: the table is the truth, and every hub fills gaps from it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -22,12 +23,17 @@ from django.db import IntegrityError, transaction
 
 from . import envelope, metrics, sse
 from .groups import group_for
-from .models import Event, Stream
+from .models import Event, Revocation, Stream
 
 logger = logging.getLogger(__name__)
 
 EVENT_MESSAGE = "realtime.event"
 EPHEMERAL_MESSAGE = "realtime.ephemeral"
+CONTROL_MESSAGE = "realtime.control"
+# Every hub joins this group: revocations reach every process.
+CONTROL_GROUP = "rt.control"
+# A layer that does not answer within this is treated as down for this publish.
+PUBLISH_TIMEOUT = 2.0
 
 
 def _roundtrip(payload: Any) -> Any:
@@ -93,6 +99,10 @@ def record(
     return event
 
 
+async def _send_bounded(group: str, message: dict[str, Any]) -> None:
+    await asyncio.wait_for(get_channel_layer().group_send(group, message), timeout=PUBLISH_TIMEOUT)
+
+
 def broadcast(key: str, message: dict[str, Any]) -> bool:
     """Hand ``message`` to every process that has ``key`` open.
 
@@ -101,7 +111,7 @@ def broadcast(key: str, message: dict[str, Any]) -> bool:
     """
     message = dict(message, sent=time.time())
     try:
-        async_to_sync(get_channel_layer().group_send)(group_for(key), message)
+        async_to_sync(_send_bounded)(group_for(key), message)
     except Exception:  # noqa: BLE001 - a publish failure must never reach the writer
         metrics.PUBLISH_FAILURES.inc()
         logger.warning("publish failed for %s seq=%s; streams will catch up from the table",
@@ -112,13 +122,58 @@ def broadcast(key: str, message: dict[str, Any]) -> bool:
     return True
 
 
-def send_ephemeral(*, key: str, type: str, data: Any, exclude_user: int | None = None) -> bool:
-    """Send an event that is never stored nor replayed (presence, typing, cursor)."""
-    message = {
+def _ephemeral_message(key: str, type: str, data: Any, exclude_user: int | None) -> dict[str, Any]:
+    return {
         "type": EPHEMERAL_MESSAGE,
         "key": key,
         "event": type,
         "payload": sse.dumps({"type": type, "docPath": key, "data": _roundtrip(data)}),
         "exclude_user": exclude_user,
     }
-    return broadcast(key, message)
+
+
+def send_ephemeral(*, key: str, type: str, data: Any, exclude_user: int | None = None) -> bool:
+    """Send an event that is never stored nor replayed (typing, cursor), from sync code."""
+    return broadcast(key, _ephemeral_message(key, type, data, exclude_user))
+
+
+async def abroadcast(group: str, message: dict[str, Any]) -> bool:
+    """``group_send`` from async code, bounded in time; never raises."""
+    try:
+        await asyncio.wait_for(get_channel_layer().group_send(group, message), timeout=PUBLISH_TIMEOUT)
+    except Exception:  # noqa: BLE001
+        metrics.PUBLISH_FAILURES.inc()
+        logger.warning("publish of %s to %s failed", message.get("type"), group, exc_info=True)
+        return False
+    return True
+
+
+async def abroadcast_ephemeral(*, key: str, type: str, data: Any, exclude_user: int | None = None) -> bool:
+    return await abroadcast(group_for(key), _ephemeral_message(key, type, data, exclude_user))
+
+
+def revoke(*, user_id: int | None, key: str | None = None) -> bool:
+    """Close ``user_id``'s streams (on ``key``, or everywhere; every user's on
+    ``key`` when ``user_id`` is None) on every process.
+
+    Their clients reconnect at once and are checked again: a user who may
+    still read gets their stream back from Last-Event-ID; one who may not gets
+    404 (or 401).  Sent through the same per-process channel as events, so no
+    event published after the revocation reaches the closed streams.
+    """
+    message = {"type": CONTROL_MESSAGE, "action": "revoke", "user_id": user_id, "key": key, "at": time.time()}
+    try:
+        async_to_sync(_send_bounded)(CONTROL_GROUP, message)
+    except Exception:  # noqa: BLE001 - every hub also polls the Revocation table
+        metrics.PUBLISH_FAILURES.inc()
+        logger.warning("revocation broadcast failed for user %s", user_id, exc_info=True)
+        return False
+    return True
+
+
+def revoke_on_commit(*, user_id: int | None, key: str | None = None) -> None:
+    """Record a revocation in the current transaction and broadcast it after commit.
+
+    ``user_id`` None: every user's streams on ``key``."""
+    Revocation.objects.create(user_id=user_id, key=key or "")
+    transaction.on_commit(lambda: revoke(user_id=user_id, key=key))

@@ -20,6 +20,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -27,10 +28,12 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 
-from . import log, metrics, sse
+from . import log, metrics, presence, sse
 from .access import policy
 from .auth import authenticate
 from .hub import Subscriber, get_hub
+from .leases import Acquired, Lease, get_store
+from .origins import origin_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -94,19 +97,21 @@ class EventStreamApp:
                                 [(b"allow", b"GET")])
             return
         try:
-            sub, replay = await self._open(scope)
+            sub, replay, first = await self._open(scope)
         except Reject as reject:
             await _respond_json(send, reject.status, reject.body, reject.headers)
             return
         try:
-            await self._stream(scope, receive, send, sub, replay)
+            await self._stream(scope, receive, send, sub, replay, first)
         finally:
             get_hub().unsubscribe(sub)
+            if sub.lease is not None:
+                await presence.left(sub.lease)
             metrics.DISCONNECTS.labels(reason=sub.reason or "client_gone").inc()
             logger.info("stream closed doc=%s user=%s reason=%s last_id=%s",
                         sub.key, sub.info.get("username"), sub.reason or "client_gone", sub.last_id)
 
-    async def _open(self, scope: dict[str, Any]) -> tuple[Subscriber, log.Replay]:
+    async def _open(self, scope: dict[str, Any]) -> tuple[Subscriber, log.Replay, bool]:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         key = (query.get("docPath") or [""])[0]
         headers = scope.get("headers", [])
@@ -125,11 +130,17 @@ class EventStreamApp:
             raise Reject(404, {"detail": "Not found."})
         header_id = _header(scope, b"last-event-id")
         last_event_id = parse_event_id(header_id if header_id not in (None, "") else (query.get("lastEventId") or [""])[0])
+        if not origin_allowed(scope):
+            # Checked before a lease is taken: a cross-site page can neither
+            # stream nor use up the user's stream slots.
+            raise Reject(403, {"detail": "Origin not allowed."})
 
+        lease = Lease(id=uuid.uuid4().hex, user_id=user.pk, username=user.get_username(), key=key)
+        acquired = await self._acquire(lease)
         lifetime = settings.SSE_MAX_LIFETIME_SECONDS
         lifetime = lifetime * (1 - 0.1 * random.random()) if lifetime else None
         sub = Subscriber(key=key, audience=audience, user_id=user.pk, lifetime=lifetime,
-                         info={"username": user.get_username()})
+                         info={"username": user.get_username()}, lease=lease)
         hub = get_hub()
         try:
             await hub.subscribe(sub)
@@ -138,15 +149,33 @@ class EventStreamApp:
             )
         except DatabaseError:
             hub.unsubscribe(sub)
+            await presence.left(lease)
             raise Reject(503, {"detail": "Service temporarily unavailable."}, [(b"retry-after", b"2")])
         except BaseException:
             hub.unsubscribe(sub)
+            await presence.left(lease)
             raise
         logger.info("stream open doc=%s user=%s last_event_id=%s replay=%d%s", key, sub.info["username"],
                     last_event_id, len(replay.frames), " reset" if replay.reset else "")
-        return sub, replay
+        return sub, replay, acquired.first_for_user
 
-    async def _stream(self, scope, receive, send, sub: Subscriber, replay: log.Replay) -> None:
+    @staticmethod
+    async def _acquire(lease: Lease) -> Acquired:
+        try:
+            acquired = await get_store().acquire(
+                lease, user_limit=settings.SSE_MAX_CONNECTIONS_PER_USER,
+                doc_limit=settings.SSE_MAX_CONNECTIONS_PER_DOCUMENT,
+            )
+        except Exception:  # noqa: BLE001 - Redis down: serve, unlimited, rather than refuse everyone
+            logger.warning("lease store unavailable; stream opened without a lease", exc_info=True)
+            return Acquired(True, first_for_user=False)
+        if acquired.ok:
+            return acquired
+        if acquired.refused == "user":
+            raise Reject(429, {"detail": "Too many open event streams for this user."}, [(b"retry-after", b"5")])
+        raise Reject(503, {"detail": "Too many open event streams on this document."}, [(b"retry-after", b"10")])
+
+    async def _stream(self, scope, receive, send, sub: Subscriber, replay: log.Replay, first: bool) -> None:
         watcher = asyncio.create_task(self._watch_disconnect(receive, sub))
         try:
             await send({
@@ -174,6 +203,7 @@ class EventStreamApp:
             await send({"type": "http.response.body", "body": b"".join(head), "more_body": True})
             if replay.more:
                 await self._catch_up(send, sub, upto=replay.last_id)
+            await self._presence(send, sub, first)
             while True:
                 await sub.wait()
                 if sub.closed and sub.reason in ("client_gone", "slow"):
@@ -192,6 +222,20 @@ class EventStreamApp:
             sub.close("client_gone")
         finally:
             watcher.cancel()
+
+    @staticmethod
+    async def _presence(send, sub: Subscriber, first: bool) -> None:
+        """Right after the replay: who is online now; then announce this user."""
+        try:
+            online = await presence.snapshot(sub.key)
+        except Exception:  # noqa: BLE001 - presence is best effort
+            logger.warning("presence snapshot failed for %s", sub.key, exc_info=True)
+            online = []
+        if online:
+            frames = b"".join(presence.presence_frame(sub.key, uid, name, presence.ONLINE) for uid, name in online)
+            await send({"type": "http.response.body", "body": frames, "more_body": True})
+        if sub.lease is not None:
+            await presence.joined(sub.lease, first)
 
     async def _catch_up(self, send, sub: Subscriber, *, upto: int) -> None:
         """Send events ``sub.last_id + 1 .. upto`` from the table."""

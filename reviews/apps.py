@@ -7,4 +7,4 @@ class ReviewsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the event receivers)
+        from . import access_signals, signals  # noqa: F401  (connect their receivers)

@@ -123,3 +123,13 @@ def server(transactional_db, tmp_path):
     yield start
     for proc in started:
         proc.kill()
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Each test starts with full write buckets (in-process limiter)."""
+    from realtime import ratelimit
+
+    ratelimit.bucket.cache_clear()
+    yield
+    ratelimit.bucket.cache_clear()

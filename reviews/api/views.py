@@ -13,6 +13,8 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from realtime.idempotency import IdempotentWritesMixin
+
 from .. import representations as rep
 from .. import selectors, services
 from ..models import Comment, Discussion, Document, Membership, Suggestion
@@ -45,7 +47,7 @@ def _require(allowed: bool) -> None:
         raise PermissionDenied()
 
 
-class DocumentViewSet(viewsets.ViewSet):
+class DocumentViewSet(IdempotentWritesMixin, viewsets.ViewSet):
     def list(self, request: Request) -> Response:
         qs = selectors.documents_visible_to(request.user)
         path = request.query_params.get("path")
@@ -102,7 +104,7 @@ class DocumentViewSet(viewsets.ViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class _DocumentScopedViewSet(viewsets.ViewSet):
+class _DocumentScopedViewSet(IdempotentWritesMixin, viewsets.ViewSet):
     """List endpoints take ``?docPath=`` and page oldest first."""
 
     def paginated(self, request: Request, queryset, render) -> Response:

@@ -1,0 +1,255 @@
+"""Stream leases: the connection limits and presence, across processes.
+
+Every open stream holds a lease with a time to live, renewed by its process's
+hub.  A process that dies stops renewing, so its leases expire by themselves:
+nothing is counted that could leak.  The same leases answer "how many streams
+does this user have", "how many does this document have" and "who is online
+on this document".  With ``REDIS_URL`` they live in Redis (sorted sets scored
+by expiry, changed by Lua scripts so each check-and-add is atomic); without
+it, in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.conf import settings
+
+from .groups import group_for
+
+
+@dataclass(frozen=True)
+class Lease:
+    id: str
+    user_id: int
+    username: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Acquired:
+    ok: bool
+    refused: str = ""  # "user" or "document" when not ok
+    first_for_user: bool = False  # no other live stream of this user on this key
+
+
+class LeaseStore(Protocol):
+    async def acquire(self, lease: Lease, *, user_limit: int, doc_limit: int) -> Acquired: ...
+    async def release(self, lease: Lease) -> int:
+        """Drop the lease; returns the user's remaining live leases on its key."""
+    async def renew(self, leases: list[Lease]) -> None: ...
+    async def online(self, key: str) -> dict[int, str]:
+        """Users with a live lease on ``key``: {user_id: username}."""
+    async def user_count(self, key: str, user_id: int) -> int: ...
+    async def flip(self, key: str, user_id: int, state: str, username: str) -> bool:
+        """Record ``state`` ("online"/"offline") for the user on ``key``; True if it changed.
+
+        Exactly one caller wins a change, so exactly one process announces it."""
+    async def announced_online(self, key: str) -> dict[int, str]:
+        """Users last announced online on ``key``: {user_id: username}."""
+
+
+def ttl() -> float:
+    return settings.SSE_LEASE_TTL_SECONDS
+
+
+# --- in-process -------------------------------------------------------------
+
+
+class MemoryLeaseStore:
+    """For one process (no REDIS_URL)."""
+
+    def __init__(self) -> None:
+        self.expiry: dict[str, float] = {}
+        self.leases: dict[str, Lease] = {}
+        self.state: dict[tuple[str, int], tuple[str, str]] = {}
+
+    def _purge(self) -> None:
+        now = time.monotonic()
+        for lease_id in [lid for lid, exp in self.expiry.items() if exp <= now]:
+            del self.expiry[lease_id]
+            del self.leases[lease_id]
+
+    async def acquire(self, lease: Lease, *, user_limit: int, doc_limit: int) -> Acquired:
+        self._purge()
+        live = self.leases.values()
+        if sum(1 for other in live if other.user_id == lease.user_id) >= user_limit:
+            return Acquired(False, "user")
+        if sum(1 for other in live if other.key == lease.key) >= doc_limit:
+            return Acquired(False, "document")
+        first = not any(o.key == lease.key and o.user_id == lease.user_id for o in live)
+        self.leases[lease.id] = lease
+        self.expiry[lease.id] = time.monotonic() + ttl()
+        return Acquired(True, first_for_user=first)
+
+    async def release(self, lease: Lease) -> int:
+        self.leases.pop(lease.id, None)
+        self.expiry.pop(lease.id, None)
+        return await self.user_count(lease.key, lease.user_id)
+
+    async def renew(self, leases: list[Lease]) -> None:
+        until = time.monotonic() + ttl()
+        for lease in leases:
+            if lease.id in self.expiry:
+                self.expiry[lease.id] = until
+
+    async def online(self, key: str) -> dict[int, str]:
+        self._purge()
+        return {lease.user_id: lease.username for lease in self.leases.values() if lease.key == key}
+
+    async def user_count(self, key: str, user_id: int) -> int:
+        self._purge()
+        return sum(1 for lease in self.leases.values() if lease.key == key and lease.user_id == user_id)
+
+    async def flip(self, key: str, user_id: int, state: str, username: str) -> bool:
+        current = self.state.get((key, user_id), ("offline", ""))[0]
+        if current == state:
+            return False
+        if state == "offline":
+            del self.state[(key, user_id)]
+        else:
+            self.state[(key, user_id)] = (state, username)
+        return True
+
+    async def announced_online(self, key: str) -> dict[int, str]:
+        return {uid: name for (k, uid), (state, name) in self.state.items() if k == key and state == "online"}
+
+
+# --- Redis ------------------------------------------------------------------
+
+_ACQUIRE = """
+local now = tonumber(ARGV[1])
+for i = 1, 3 do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return {0, 'user', 0} end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return {0, 'document', 0} end
+local first = 0
+if redis.call('ZCARD', KEYS[3]) == 0 then first = 1 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[5])
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[7]) end
+return {1, '', first}
+"""
+
+_FLIP = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local was_online = current ~= false
+if (ARGV[2] == 'online') == was_online then return 0 end
+if ARGV[2] == 'online' then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[1], 86400)
+else
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 1
+"""
+
+
+class RedisLeaseStore:
+    """Shared by every process on the same Redis."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis.asyncio as aioredis
+
+        self.redis = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=30)
+        self.prefix = prefix
+        self._acquire = self.redis.register_script(_ACQUIRE)
+        self._flip = self.redis.register_script(_FLIP)
+
+    def _user_key(self, user_id: int) -> str:
+        return f"{self.prefix}:lease:user:{user_id}"
+
+    def _doc_key(self, key: str) -> str:
+        return f"{self.prefix}:lease:doc:{group_for(key)}"
+
+    def _doc_user_key(self, key: str, user_id: int) -> str:
+        return f"{self.prefix}:lease:du:{group_for(key)}:{user_id}"
+
+    def _state_key(self, key: str) -> str:
+        return f"{self.prefix}:presence:{group_for(key)}"
+
+    @staticmethod
+    def _member(lease: Lease) -> str:
+        return f"{lease.user_id}:{lease.id}:{lease.username}"
+
+    async def acquire(self, lease: Lease, *, user_limit: int, doc_limit: int) -> Acquired:
+        now = time.time()
+        ok, refused, first = await self._acquire(
+            keys=[self._user_key(lease.user_id), self._doc_key(lease.key), self._doc_user_key(lease.key, lease.user_id)],
+            args=[now, now + ttl(), user_limit, doc_limit, lease.id, self._member(lease), int(ttl() * 2) + 1],
+        )
+        refused = refused.decode() if isinstance(refused, bytes) else refused
+        return Acquired(bool(ok), refused or "", bool(first))
+
+    async def release(self, lease: Lease) -> int:
+        du = self._doc_user_key(lease.key, lease.user_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(self._user_key(lease.user_id), lease.id)
+            pipe.zrem(self._doc_key(lease.key), self._member(lease))
+            pipe.zrem(du, lease.id)
+            pipe.zremrangebyscore(du, "-inf", time.time())
+            pipe.zcard(du)
+            results = await pipe.execute()
+        return int(results[-1])
+
+    async def renew(self, leases: list[Lease]) -> None:
+        if not leases:
+            return
+        until = time.time() + ttl()
+        expire = int(ttl() * 2) + 1
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for lease in leases:
+                pipe.zadd(self._user_key(lease.user_id), {lease.id: until}, xx=True)
+                pipe.zadd(self._doc_key(lease.key), {self._member(lease): until}, xx=True)
+                pipe.zadd(self._doc_user_key(lease.key, lease.user_id), {lease.id: until}, xx=True)
+                pipe.expire(self._user_key(lease.user_id), expire)
+                pipe.expire(self._doc_key(lease.key), expire)
+                pipe.expire(self._doc_user_key(lease.key, lease.user_id), expire)
+            await pipe.execute()
+
+    async def online(self, key: str) -> dict[int, str]:
+        doc = self._doc_key(key)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(doc, "-inf", time.time())
+            pipe.zrange(doc, 0, -1)
+            _, members = await pipe.execute()
+        users: dict[int, str] = {}
+        for member in members:
+            uid, _, rest = member.decode().partition(":")
+            _, _, username = rest.partition(":")
+            users[int(uid)] = username
+        return users
+
+    async def user_count(self, key: str, user_id: int) -> int:
+        du = self._doc_user_key(key, user_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(du, "-inf", time.time())
+            pipe.zcard(du)
+            _, count = await pipe.execute()
+        return int(count)
+
+    async def flip(self, key: str, user_id: int, state: str, username: str) -> bool:
+        return bool(await self._flip(keys=[self._state_key(key)], args=[user_id, state, username]))
+
+    async def announced_online(self, key: str) -> dict[int, str]:
+        states = await self.redis.hgetall(self._state_key(key))
+        return {int(uid): name.decode() for uid, name in states.items()}
+
+
+_stores: dict[asyncio.AbstractEventLoop, LeaseStore] = {}
+
+
+def get_store() -> LeaseStore:
+    """The lease store of the running loop (Redis clients are bound to a loop)."""
+    loop = asyncio.get_running_loop()
+    store = _stores.get(loop)
+    if store is None:
+        if settings.REDIS_URL:
+            store = RedisLeaseStore(settings.REDIS_URL, settings.REALTIME_REDIS_PREFIX)
+        else:
+            store = MemoryLeaseStore()
+        _stores[loop] = store
+    return store

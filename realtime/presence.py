@@ -1,0 +1,89 @@
+"""Who is online on a document, from the stream leases.
+
+A user is online on a key while one of their streams to it holds a live
+lease, on any process.  ``online`` is announced when their first stream
+opens; ``offline`` when the last one closes and no new one opened within a
+short grace period (a reconnect does not flicker), or when a dead process's
+leases expire.  ``LeaseStore.flip`` lets exactly one process announce each
+change.  Announcements are ephemeral: no ``id:``, never stored or replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from django.conf import settings
+
+from . import sse
+from .leases import Lease, get_store
+from .publish import abroadcast_ephemeral
+
+logger = logging.getLogger(__name__)
+
+ONLINE, OFFLINE = "online", "offline"
+
+
+def presence_data(user_id: int, username: str, status: str) -> dict:
+    return {"userId": user_id, "username": username, "status": status}
+
+
+def presence_frame(key: str, user_id: int, username: str, status: str) -> bytes:
+    """The frame a new stream gets for each user already online."""
+    return sse.frame(event="user.presence", data=sse.dumps(
+        {"type": "user.presence", "docPath": key, "data": presence_data(user_id, username, status)}))
+
+
+async def announce(key: str, user_id: int, username: str, status: str) -> None:
+    # The user's own streams (other tabs) know already; everyone else learns.
+    await abroadcast_ephemeral(key=key, type="user.presence", data=presence_data(user_id, username, status),
+                               exclude_user=user_id)
+
+
+async def joined(lease: Lease, first_for_user: bool) -> None:
+    """A stream of ``lease.user_id`` opened on ``lease.key``."""
+    if not first_for_user:
+        return
+    try:
+        if await get_store().flip(lease.key, lease.user_id, ONLINE, lease.username):
+            await announce(lease.key, lease.user_id, lease.username, ONLINE)
+    except Exception:  # noqa: BLE001 - presence is best effort; the stream goes on
+        logger.warning("presence online failed for %s", lease.key, exc_info=True)
+
+
+async def left(lease: Lease) -> None:
+    """A stream closed: release its lease; announce offline after the grace period."""
+    store = get_store()
+    try:
+        remaining = await store.release(lease)
+    except Exception:  # noqa: BLE001 - the lease expires by itself
+        logger.warning("lease release failed for %s", lease.key, exc_info=True)
+        return
+    if remaining == 0:
+        asyncio.get_running_loop().call_later(
+            settings.SSE_PRESENCE_GRACE_SECONDS,
+            lambda: asyncio.ensure_future(_offline_if_gone(lease.key, lease.user_id, lease.username)),
+        )
+
+
+async def _offline_if_gone(key: str, user_id: int, username: str) -> None:
+    store = get_store()
+    try:
+        if await store.user_count(key, user_id) == 0 and await store.flip(key, user_id, OFFLINE, username):
+            await announce(key, user_id, username, OFFLINE)
+    except Exception:  # noqa: BLE001 - the next sweep retries
+        logger.warning("presence offline failed for %s", key, exc_info=True)
+
+
+async def sweep(key: str) -> None:
+    """Announce offline for users whose leases expired (their process died)."""
+    store = get_store()
+    online = await store.online(key)
+    for user_id, username in (await store.announced_online(key)).items():
+        if user_id not in online and await store.flip(key, user_id, OFFLINE, username):
+            await announce(key, user_id, username, OFFLINE)
+
+
+async def snapshot(key: str) -> list[tuple[int, str]]:
+    """Users online on ``key`` now, as (user_id, username)."""
+    return sorted((await get_store().online(key)).items())
