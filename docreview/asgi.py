@@ -13,16 +13,18 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_application = get_asgi_application()
 
-from realtime.lifecycle import lifespan  # noqa: E402
+from realtime.lifecycle import install_graceful_shutdown, lifespan, track_requests  # noqa: E402
 from realtime.stream import EventStreamApp  # noqa: E402
 
 event_stream = EventStreamApp()
+requests = track_requests(django_application)
 EVENT_PATHS = {"/api/events", "/api/events/"}
 
 
 async def application(scope, receive, send):
     if scope["type"] == "http" and scope["path"] in EVENT_PATHS:
+        install_graceful_shutdown()
         return await event_stream(scope, receive, send)
     if scope["type"] == "lifespan":
         return await lifespan(scope, receive, send)
-    return await django_application(scope, receive, send)
+    return await requests(scope, receive, send)

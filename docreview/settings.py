@@ -256,7 +256,7 @@ SSE_MAX_LIFETIME_SECONDS = env_float("SSE_MAX_LIFETIME_SECONDS", 3600.0)
 
 # Stream leases (connection limits and presence) live this long unless their
 # process renews them; a dead process's streams are freed within it.
-SSE_LEASE_TTL_SECONDS = env_float("SSE_LEASE_TTL_SECONDS", 60.0)
+SSE_LEASE_TTL_SECONDS = env_float("SSE_LEASE_TTL_SECONDS", 30.0)
 # A user whose last stream closed is announced offline only if no stream of
 # theirs reopened within this (no flicker on reconnect).
 SSE_PRESENCE_GRACE_SECONDS = env_float("SSE_PRESENCE_GRACE_SECONDS", 3.0)

@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 # reconnect does not pay for leaving and joining the group again.
 LINGER_SECONDS = 5.0
 TICK_SECONDS = 1.0
+# A layer call that takes longer counts as the layer being down.
+LAYER_TIMEOUT = 2.0
 
 
 class Subscriber:
@@ -181,7 +183,7 @@ class Hub:
                 self.started = None
                 raise
             try:
-                await self.layer.group_add(CONTROL_GROUP, self.channel)
+                await asyncio.wait_for(self.layer.group_add(CONTROL_GROUP, self.channel), LAYER_TIMEOUT)
             except Exception:  # noqa: BLE001 - revocations still come from the table
                 self._layer_down("group_add control")
             self.tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._tick())]
@@ -260,7 +262,7 @@ class Hub:
     async def _join(self, topic: Topic) -> None:
         try:
             async with self.membership:
-                await self.layer.group_add(topic.group, self.channel)
+                await asyncio.wait_for(self.layer.group_add(topic.group, self.channel), LAYER_TIMEOUT)
         except Exception:  # noqa: BLE001 - the table still serves the stream
             self._layer_down("group_add")
 
@@ -276,7 +278,7 @@ class Hub:
             if key in self.topics:  # re-joined meanwhile: keep the membership
                 return
             try:
-                await self.layer.group_discard(group, self.channel)
+                await asyncio.wait_for(self.layer.group_discard(group, self.channel), LAYER_TIMEOUT)
             except Exception:  # noqa: BLE001 - expires by itself (group_expiry)
                 logger.info("group_discard failed for %s", key, exc_info=True)
 
@@ -290,6 +292,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001
+                logger.debug("layer receive failed", exc_info=True)
                 self._layer_down("receive")
                 await asyncio.sleep(backoff + random.random() * backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -431,7 +434,8 @@ class Hub:
 
     async def _tick_once(self) -> None:
         now = time.monotonic()
-        await self._poll_revocations()
+        # First what needs no I/O, so heartbeats go out even with the
+        # database and the layer both down.
         idle = settings.SSE_HEARTBEAT_SECONDS
         for topic in list(self.topics.values()):
             for sub in list(topic.subscribers()):
@@ -440,26 +444,36 @@ class Hub:
                 elif now - sub.last_write >= idle:
                     sub.push(None, sse.PING)
                     sub.last_write = now
+        await self._guard("revocation poll", self._poll_revocations())
         if now - self.last_renew >= settings.SSE_LEASE_TTL_SECONDS / 3:
             self.last_renew = now
-            await self._renew_leases()
+            await self._guard("lease renewal", self._renew_leases())
         if now - self.last_sweep >= settings.SSE_PRESENCE_SWEEP_SECONDS:
             self.last_sweep = now
             for key in list(self.topics):
-                try:
-                    await presence.sweep(key)
-                except Exception:  # noqa: BLE001
-                    logger.warning("presence sweep failed for %s", key, exc_info=True)
+                if not await self._guard("presence sweep", presence.sweep(key)):
                     break
         interval = settings.SSE_RESYNC_SECONDS if self.layer_ok else TICK_SECONDS
         if now - self.last_resync >= interval:
             self.last_resync = now
-            await self.resync()
+            await self._guard("resync", self.resync())
         expiry = getattr(self.layer, "group_expiry", 86400)
         if not self.layer_ok or now - self.last_refresh >= expiry / 3:
             self.last_refresh = now
             if await self._refresh_groups() and not self.layer_ok:
                 self._layer_up()
+
+    @staticmethod
+    async def _guard(what: str, step) -> bool:
+        """Run one periodic step; a failure is logged and the others still run."""
+        try:
+            await step
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001
+            logger.warning("hub %s failed", what, exc_info=True)
+            return False
 
     async def _poll_revocations(self) -> None:
         if self.revocation_cursor is None:
@@ -491,14 +505,15 @@ class Hub:
     async def _refresh_groups(self) -> bool:
         """Renew every membership (channels-redis forgets one after group_expiry,
         and a restarted Redis forgets them all).  False if the layer failed."""
-        for topic in list(self.topics.values()):
-            try:
+        try:
+            await asyncio.wait_for(self.layer.group_add(CONTROL_GROUP, self.channel), LAYER_TIMEOUT)
+            for topic in list(self.topics.values()):
                 async with self.membership:
                     if self.topics.get(topic.key) is topic:
-                        await self.layer.group_add(topic.group, self.channel)
-            except Exception:  # noqa: BLE001
-                self._layer_down("group_refresh")
-                return False
+                        await asyncio.wait_for(self.layer.group_add(topic.group, self.channel), LAYER_TIMEOUT)
+        except Exception:  # noqa: BLE001
+            self._layer_down("group_refresh")
+            return False
         return True
 
     def _layer_down(self, where: str) -> None:

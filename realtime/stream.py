@@ -130,6 +130,8 @@ class EventStreamApp:
             raise Reject(404, {"detail": "Not found."})
         header_id = _header(scope, b"last-event-id")
         last_event_id = parse_event_id(header_id if header_id not in (None, "") else (query.get("lastEventId") or [""])[0])
+        if get_hub().stopping:
+            raise Reject(503, {"detail": "Server restarting."}, [(b"retry-after", b"1")])
         if not origin_allowed(scope):
             # Checked before a lease is taken: a cross-site page can neither
             # stream nor use up the user's stream slots.

@@ -117,3 +117,51 @@ class EventStream:
                     pass
         self._thread.join(timeout=5)
         assert not self._thread.is_alive(), "stream reader did not stop"
+
+
+class ResumingStream:
+    """A client that does what a browser's EventSource does, across servers:
+    when its stream ends or is refused, it reconnects (to the next base URL)
+    with the last id it saw.  ``ids()`` spans every connection."""
+
+    def __init__(self, base_urls: list[str], doc_path: str, *, token: str, retry: float = 0.2) -> None:
+        self.base_urls = base_urls
+        self.doc_path = doc_path
+        self.token = token
+        self.retry = retry
+        self.connections: list[EventStream] = []
+        self.last_id: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            url = self.base_urls[attempt % len(self.base_urls)]
+            attempt += 1
+            stream = EventStream(url, self.doc_path, token=self.token, last_event_id=self.last_id)
+            self.connections.append(stream)
+            while not stream.ended.wait(0.05):
+                if stream.ids():
+                    self.last_id = stream.ids()[-1]
+                if self._stop.is_set():
+                    stream.close()
+                    return
+            if stream.ids():
+                self.last_id = stream.ids()[-1]
+            self._stop.wait(self.retry)
+
+    def ids(self) -> list[int]:
+        return [i for stream in list(self.connections) for i in stream.ids()]
+
+    def wait_for_id(self, seq: int, timeout: float = 15.0) -> list[int]:
+        return wait_for(lambda: seq in self.ids() and self.ids(), timeout=timeout,
+                        message=f"event id {seq} across reconnects (have {self.ids()[-5:]})")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        for stream in self.connections:
+            if not stream.ended.is_set():
+                stream.close()
