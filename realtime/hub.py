@@ -16,6 +16,7 @@ down.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 import time
@@ -40,6 +41,9 @@ LINGER_SECONDS = 5.0
 TICK_SECONDS = 1.0
 # A layer call that takes longer counts as the layer being down.
 LAYER_TIMEOUT = 2.0
+# A key whose events come closer together than this is busy: its events are
+# coalesced (SSE_COALESCE_MS); a quiet key's event goes out at once.
+BUSY_GAP_SECONDS = 0.05
 
 
 class Subscriber:
@@ -78,6 +82,19 @@ class Subscriber:
         if self.size > self.max_bytes:
             # The client is not reading: drop it rather than buffer without
             # bound; it resumes from its Last-Event-ID with nothing lost.
+            self.chunks.clear()
+            self.size = 0
+            self.close("slow")
+            return
+        self._wake()
+
+    def push_many(self, items: list[tuple[int | None, bytes]], size: int) -> None:
+        """Queue several frames with one wake-up (a coalesced batch)."""
+        if self.closed:
+            return
+        self.chunks.extend(items)
+        self.size += size
+        if self.size > self.max_bytes:
             self.chunks.clear()
             self.size = 0
             self.close("slow")
@@ -133,7 +150,8 @@ class Subscriber:
 class Topic:
     """The local streams of one key, by audience, and the last seq delivered."""
 
-    __slots__ = ("key", "group", "audiences", "last_seq", "ready", "inbox", "filling", "linger")
+    __slots__ = ("key", "group", "audiences", "last_seq", "ready", "inbox", "filling", "linger",
+                 "pending", "flush", "last_event_at")
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -144,6 +162,10 @@ class Topic:
         self.inbox: list[dict[str, Any]] = []
         self.filling = False
         self.linger: asyncio.TimerHandle | None = None
+        # Coalescing: events held for one short window while the key is busy.
+        self.pending: list[dict[str, Any]] = []
+        self.flush: asyncio.TimerHandle | None = None
+        self.last_event_at = 0.0
 
     def subscribers(self):
         for subs in self.audiences.values():
@@ -162,6 +184,7 @@ class Hub:
         self.started: asyncio.Future[None] | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.layer_ok = True
+        self.coalesce = settings.SSE_COALESCE_MS / 1000.0
         self.last_resync = 0.0
         self.last_refresh = time.monotonic()
         self.last_renew = time.monotonic()
@@ -186,6 +209,10 @@ class Hub:
                 await asyncio.wait_for(self.layer.group_add(CONTROL_GROUP, self.channel), LAYER_TIMEOUT)
             except Exception:  # noqa: BLE001 - revocations still come from the table
                 self._layer_down("group_add control")
+            # Everything loaded so far lives as long as the process: keep it out
+            # of the collector's generations, so full collections stay short
+            # with many streams open.
+            gc.freeze()
             self.tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._tick())]
             self.started.set_result(None)
         else:
@@ -337,28 +364,70 @@ class Hub:
             self._schedule_fill(topic)
 
     def _deliver(self, topic: Topic, message: dict[str, Any]) -> None:
-        seq = message["seq"]
-        variants = message.get("variants") or {}
-        default: bytes | None = None
+        """Deliver the next event of ``topic``: now when the key is quiet; when
+        it is busy, with the others of a window of at most ``SSE_COALESCE_MS``,
+        so each stream is woken and written to once per window, not per event."""
+        topic.last_seq = message["seq"]
+        now = time.monotonic()
+        busy = self.coalesce > 0 and (topic.pending or now - topic.last_event_at < BUSY_GAP_SECONDS)
+        topic.last_event_at = now
+        if not busy:
+            self._push(topic, [message])
+            return
+        topic.pending.append(message)
+        if topic.flush is None:
+            topic.flush = asyncio.get_running_loop().call_later(self.coalesce, self._flush, topic)
+
+    def _flush(self, topic: Topic) -> None:
+        if topic.flush is not None:
+            topic.flush.cancel()
+            topic.flush = None
+        batch, topic.pending = topic.pending, []
+        if batch:
+            self._push(topic, batch)
+
+    def _push(self, topic: Topic, batch: list[dict[str, Any]]) -> None:
+        """Encode each event once per audience and queue the same bytes to every stream."""
         count = 0
         for audience, subs in topic.audiences.items():
-            variant = variants.get(audience)
-            if variant is not None:
-                data = sse.frame(id=seq, event=variant[0], data=variant[1])
+            if not subs:
+                continue
+            items = []
+            size = 0
+            for message in batch:
+                data = message.get("_frames", {}).get(audience)
+                if data is None:
+                    data = self._encode(message, audience)
+                items.append((message["seq"], data))
+                size += len(data)
+            if len(items) == 1:
+                for sub in subs:
+                    sub.push(items[0][0], items[0][1])
             else:
-                if default is None:
-                    default = sse.frame(id=seq, event=message["event"], data=message["payload"])
-                data = default
-            for sub in subs:
-                sub.push(seq, data)
+                for sub in subs:
+                    sub.push_many(items, size)
             count += len(subs)
-        topic.last_seq = seq
-        metrics.EVENTS_DELIVERED.inc(count)
-        sent = message.get("sent")
-        if sent:
-            metrics.DELIVERY_LATENCY.observe(max(0.0, time.time() - sent))
+        metrics.EVENTS_DELIVERED.inc(count * len(batch))
+        now = time.time()
+        for message in batch:
+            sent = message.get("sent")
+            if sent:
+                metrics.DELIVERY_LATENCY.observe(max(0.0, now - sent))
+
+    @staticmethod
+    def _encode(message: dict[str, Any], audience: str) -> bytes:
+        frames = message.setdefault("_frames", {})
+        variant = (message.get("variants") or {}).get(audience)
+        if variant is not None:
+            data = sse.frame(id=message["seq"], event=variant[0], data=variant[1])
+        else:
+            data = frames.get("") or sse.frame(id=message["seq"], event=message["event"], data=message["payload"])
+            frames[""] = data
+        frames[audience] = data
+        return data
 
     def _deliver_frames(self, topic: Topic, seq: int, frames: dict[str, bytes]) -> None:
+        self._flush(topic)  # what is held back goes first: order is kept
         count = 0
         for audience, subs in topic.audiences.items():
             data = frames.get(audience)
