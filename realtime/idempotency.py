@@ -54,6 +54,9 @@ class IdempotentWritesMixin:
         key = request.headers.get("Idempotency-Key")
         if key is None or request.method not in UNSAFE:
             return super().dispatch(request, *args, **kwargs)
+        # Read the body first: with session auth, DRF's CSRF check (run by
+        # ``.user`` below) parses request.POST, which would consume the stream.
+        fingerprint = _fingerprint(request)
         try:
             user = self.initialize_request(request, *args, **kwargs).user
         except APIException:
@@ -62,7 +65,6 @@ class IdempotentWritesMixin:
             return super().dispatch(request, *args, **kwargs)
         if not key or len(key) > MAX_KEY or not key.isprintable():
             return JsonResponse({"Idempotency-Key": [f"Give 1 to {MAX_KEY} printable characters."]}, status=400)
-        fingerprint = _fingerprint(request)
         with transaction.atomic():
             record, created = _claim(user.pk, key, fingerprint)
             if not created:

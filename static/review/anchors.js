@@ -1,0 +1,163 @@
+// Between what a reader sees and the Markdown source.
+//
+// Each passage carries its source range (data-start/data-end).  Inside it the
+// rendered text (the passage's text nodes, in order) is aligned with the
+// source by walking both: equal characters match, whitespace matches any
+// whitespace, and source characters with no rendered counterpart (Markdown
+// syntax: `*_[]()#>` and the like) are skipped.  That gives, for every
+// rendered character, its offset in the source, which turns a selection into
+// an anchor {quote, start, end} on `content` and an anchor back into a range
+// to highlight.
+
+const SPACE = /\s/;
+
+export function passageSource(passage, content) {
+  return content.slice(Number(passage.dataset.start), Number(passage.dataset.end));
+}
+
+function textNodes(root) {
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const nodes = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) nodes.push(node);
+  return nodes;
+}
+
+/** For each character of the rendered text, its offset in `source` (or -1). */
+export function align(rendered, source) {
+  const map = new Int32Array(rendered.length).fill(-1);
+  let i = 0;
+  let j = 0;
+  while (j < rendered.length && i < source.length) {
+    const r = rendered[j];
+    const s = source[i];
+    if (r === s || (SPACE.test(r) && SPACE.test(s))) {
+      map[j] = i;
+      i += 1;
+      j += 1;
+    } else if (SPACE.test(r)) {
+      j += 1; // whitespace the renderer added between elements
+    } else {
+      i += 1; // Markdown syntax that does not render as text
+    }
+  }
+  return map;
+}
+
+function alignmentFor(textRoot, source) {
+  const nodes = textNodes(textRoot);
+  const rendered = nodes.map((n) => n.data).join("");
+  return { nodes, rendered, map: align(rendered, source) };
+}
+
+function offsetWithin(textRoot, nodes, container, offset) {
+  // A DOM boundary point as an offset into the concatenated text nodes.
+  if (container.nodeType !== Node.TEXT_NODE) {
+    const probe = document.createRange();
+    probe.selectNodeContents(textRoot);
+    probe.setEnd(container, offset);
+    return probe.toString().length;
+  }
+  let total = 0;
+  for (const node of nodes) {
+    if (node === container) return total + offset;
+    total += node.data.length;
+  }
+  return total;
+}
+
+/**
+ * The anchor of the current selection, or null when it is empty or does not
+ * lie inside one passage.  {passage, anchor: {quote, start, end}, text}.
+ */
+export function selectionAnchor(selection, content) {
+  if (!selection || selection.rangeCount === 0 || selection.isCollapsed) return null;
+  const range = selection.getRangeAt(0);
+  const startEl = range.startContainer.nodeType === Node.ELEMENT_NODE
+    ? range.startContainer : range.startContainer.parentElement;
+  const endEl = range.endContainer.nodeType === Node.ELEMENT_NODE
+    ? range.endContainer : range.endContainer.parentElement;
+  const textRoot = startEl && startEl.closest(".passage-text");
+  if (!textRoot || !endEl || endEl.closest(".passage-text") !== textRoot) return null;
+  const passage = textRoot.closest(".passage");
+  const source = passageSource(passage, content);
+  const { nodes, rendered, map } = alignmentFor(textRoot, source);
+  let from = offsetWithin(textRoot, nodes, range.startContainer, range.startOffset);
+  let to = offsetWithin(textRoot, nodes, range.endContainer, range.endOffset);
+  // Trim whitespace and unmatched characters at both ends.
+  while (from < to && (SPACE.test(rendered[from]) || map[from] < 0)) from += 1;
+  while (to > from && (SPACE.test(rendered[to - 1]) || map[to - 1] < 0)) to -= 1;
+  if (from >= to) return null;
+  const base = Number(passage.dataset.start);
+  const start = base + map[from];
+  const end = base + map[to - 1] + 1;
+  return {
+    passage,
+    text: rendered.slice(from, to),
+    anchor: { quote: content.slice(start, end), start, end },
+  };
+}
+
+/** The anchor of a whole passage (for keyboard users: "comment on this passage"). */
+export function passageAnchor(passage, content) {
+  const start = Number(passage.dataset.start);
+  const end = Number(passage.dataset.end);
+  return { quote: content.slice(start, end), start, end };
+}
+
+/** The passage whose source range holds offset `at` (or the next one after it). */
+export function passageAt(passages, at) {
+  let candidate = null;
+  for (const passage of passages) {
+    const start = Number(passage.dataset.start);
+    const end = Number(passage.dataset.end);
+    if (at >= start && at < end) return passage;
+    if (start >= at && !candidate) candidate = passage;
+  }
+  return candidate || passages[passages.length - 1] || null;
+}
+
+/** Remove every highlight from a passage's text. */
+export function clearMarks(textRoot) {
+  const marks = textRoot.querySelectorAll("mark.anchor-mark");
+  if (!marks.length) return;
+  for (const mark of marks) mark.replaceWith(...mark.childNodes);
+  textRoot.normalize();
+}
+
+/**
+ * Wrap the rendered text of source range [start, end) (document offsets) in
+ * <mark class="anchor-mark"> elements carrying `key`.  Returns the marks.
+ */
+export function markRange(passage, content, start, end, key, extraClass = "") {
+  const textRoot = passage.querySelector(".passage-text");
+  const base = Number(passage.dataset.start);
+  const source = passageSource(passage, content);
+  const { nodes, map } = alignmentFor(textRoot, source);
+  const from = Math.max(0, start - base);
+  const to = Math.min(source.length, end - base);
+  const marks = [];
+  let offset = 0;
+  for (const node of nodes) {
+    const length = node.data.length;
+    let first = -1;
+    let last = -1;
+    for (let k = 0; k < length; k += 1) {
+      const s = map[offset + k];
+      if (s >= from && s < to) {
+        if (first < 0) first = k;
+        last = k;
+      }
+    }
+    offset += length;
+    if (first < 0 || !node.data.slice(first, last + 1).trim()) continue;
+    const range = document.createRange();
+    range.setStart(node, first);
+    range.setEnd(node, last + 1);
+    const mark = document.createElement("mark");
+    mark.className = `anchor-mark ${extraClass}`.trim();
+    mark.dataset.key = key;
+    range.surroundContents(mark);
+    marks.push(mark);
+  }
+  return marks;
+}
