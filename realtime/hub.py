@@ -342,11 +342,26 @@ class Hub:
         if kind == EVENT_MESSAGE:
             self._on_event(topic, message)
         elif kind == EPHEMERAL_MESSAGE:
-            data = sse.frame(event=message["event"], data=message["payload"])
-            exclude = message.get("exclude_user")
+            self._on_ephemeral(topic, message)
+
+    @staticmethod
+    def _on_ephemeral(topic: Topic, message: dict[str, Any]) -> None:
+        """Frames without an id (presence, typing, cursor), each encoded once.
+
+        A batch (``items``: presence changes coalesced by the announcing
+        process) reaches each stream with one wake-up."""
+        items = message.get("items") or [message]
+        frames = [(sse.frame(event=item["event"], data=item["payload"]), item.get("exclude_user")) for item in items]
+        if len(frames) == 1:
+            data, exclude = frames[0]
             for sub in topic.subscribers():
                 if exclude is None or sub.user_id != exclude:
                     sub.push(None, data)
+            return
+        for sub in topic.subscribers():
+            mine = [(None, data) for data, exclude in frames if exclude is None or sub.user_id != exclude]
+            if mine:
+                sub.push_many(mine, sum(len(data) for _, data in mine))
 
     def _on_event(self, topic: Topic, message: dict[str, Any]) -> None:
         if topic.last_seq is None or topic.filling or topic.inbox:

@@ -17,7 +17,8 @@ from django.conf import settings
 
 from . import sse
 from .leases import Lease, get_store
-from .publish import abroadcast_ephemeral
+from .groups import group_for
+from .publish import abroadcast, ephemeral_message
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +35,32 @@ def presence_frame(key: str, user_id: int, username: str, status: str) -> bytes:
         {"type": "user.presence", "docPath": key, "data": presence_data(user_id, username, status)}))
 
 
+# Presence changes of one key are sent together, at most this often: a storm
+# of joins costs each stream one wake-up per window, not one per user.
+BATCH_SECONDS = 0.25
+_pending: dict[str, dict[int, tuple[str, str]]] = {}
+
+
 async def announce(key: str, user_id: int, username: str, status: str) -> None:
+    """Queue a presence change of ``key``; the window's last word per user is sent."""
+    batch = _pending.get(key)
+    if batch is None:
+        batch = _pending[key] = {}
+        asyncio.get_running_loop().call_later(BATCH_SECONDS, lambda: asyncio.ensure_future(_send(key)))
+    batch[user_id] = (username, status)
+
+
+async def _send(key: str) -> None:
+    batch = _pending.pop(key, {})
+    if not batch:
+        return
     # The user's own streams (other tabs) know already; everyone else learns.
-    await abroadcast_ephemeral(key=key, type="user.presence", data=presence_data(user_id, username, status),
-                               exclude_user=user_id)
+    items = [
+        ephemeral_message(key, "user.presence", presence_data(uid, username, status), exclude_user=uid)
+        for uid, (username, status) in batch.items()
+    ]
+    message = dict(items[0], items=items) if len(items) > 1 else items[0]
+    await abroadcast(group_for(key), message)
 
 
 async def joined(lease: Lease, first_for_user: bool) -> None:

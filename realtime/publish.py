@@ -122,7 +122,7 @@ def broadcast(key: str, message: dict[str, Any]) -> bool:
     return True
 
 
-def _ephemeral_message(key: str, type: str, data: Any, exclude_user: int | None) -> dict[str, Any]:
+def ephemeral_message(key: str, type: str, data: Any, exclude_user: int | None) -> dict[str, Any]:
     return {
         "type": EPHEMERAL_MESSAGE,
         "key": key,
@@ -134,7 +134,7 @@ def _ephemeral_message(key: str, type: str, data: Any, exclude_user: int | None)
 
 def send_ephemeral(*, key: str, type: str, data: Any, exclude_user: int | None = None) -> bool:
     """Send an event that is never stored nor replayed (typing, cursor), from sync code."""
-    return broadcast(key, _ephemeral_message(key, type, data, exclude_user))
+    return broadcast(key, ephemeral_message(key, type, data, exclude_user))
 
 
 async def abroadcast(group: str, message: dict[str, Any]) -> bool:
@@ -149,7 +149,7 @@ async def abroadcast(group: str, message: dict[str, Any]) -> bool:
 
 
 async def abroadcast_ephemeral(*, key: str, type: str, data: Any, exclude_user: int | None = None) -> bool:
-    return await abroadcast(group_for(key), _ephemeral_message(key, type, data, exclude_user))
+    return await abroadcast(group_for(key), ephemeral_message(key, type, data, exclude_user))
 
 
 def revoke(*, user_id: int | None, key: str | None = None) -> bool:

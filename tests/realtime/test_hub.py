@@ -150,3 +150,27 @@ def _fresh_hubs(monkeypatch):
 @pytest.fixture
 def document(maintainer):
     return services.document_create(user=maintainer, path="notes/hub.md", title="Hub", content="text")
+
+
+def test_a_presence_batch_reaches_each_stream_with_one_wake_and_skips_each_users_own_change(document):
+    from realtime.presence import presence_data
+    from realtime.publish import ephemeral_message
+
+    async def scenario():
+        hub = Hub()
+        subs = [CountingSubscriber(key=document.path, audience="reader", user_id=uid) for uid in (1, 2, 3)]
+        for sub in subs:
+            await hub.subscribe(sub)
+        items = [ephemeral_message(document.path, "user.presence", presence_data(uid, f"u{uid}", "online"),
+                                   exclude_user=uid) for uid in range(1, 101)]
+        hub.dispatch(dict(items[0], items=items))
+        for task in hub.tasks:
+            task.cancel()
+        return subs
+
+    for sub in asyncio.run(scenario()):
+        assert sub.wakes == 1
+        data, _ = sub.take()
+        frames = data.decode().count("event: user.presence")
+        assert frames == 99, "everyone's change but the stream's own user"
+        assert f'"userId":{sub.user_id},' not in data.decode()
