@@ -138,3 +138,25 @@ def test_stream_limit_counts_both_processes_and_a_dead_process_frees_its_slots(p
     finally:
         for stream in on_one + on_two:
             stream.close()
+
+
+def test_metrics_add_up_over_processes(server, redis_url, maintainer, viewer, tmp_path):
+    doc = services.document_create(user=maintainer, path=PATH, title="Setup", content=DOC_CONTENT)
+    services.member_set(document=doc, user=viewer, role=Role.VIEWER)
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    env = {"REDIS_URL": redis_url, "CHANNEL_PREFIX": f"t{uuid.uuid4().hex[:10]}",
+           "PROMETHEUS_MULTIPROC_DIR": str(directory), "METRICS_TOKEN": "metrics-secret"}
+    one, two = server(env=env), server(env=env)
+    token = token_for(viewer)
+    streams = [EventStream(srv.base_url, PATH, token=token).wait_connected() for srv in (one, two, two)]
+    try:
+        def open_streams() -> float:
+            text = httpx.get(one.base_url + "/metrics", headers={"Authorization": "Bearer metrics-secret"}).text
+            line = next(l for l in text.splitlines() if l.startswith("docreview_streams_open"))
+            return float(line.split()[-1])
+
+        wait_for(lambda: open_streams() == 3, message="3 open streams summed over both processes")
+    finally:
+        for stream in streams:
+            stream.close()
