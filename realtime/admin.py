@@ -23,6 +23,6 @@ class StreamAdmin(ReadOnlyAdmin):
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
     list_display = ("stream", "seq", "type", "created_at")
-    list_filter = ("type", "created_at")
+    list_filter = ("type", ("stream", admin.RelatedOnlyFieldListFilter), "created_at")
     search_fields = ("stream__key",)
     list_select_related = ("stream",)

@@ -33,7 +33,9 @@ class Lease:
 class Acquired:
     ok: bool
     refused: str = ""  # "user" or "document" when not ok
-    first_for_user: bool = False  # no other live stream of this user on this key
+    # The user had no live stream on this key and was not announced online:
+    # this stream makes them online (recorded in the same atomic step).
+    went_online: bool = False
 
 
 class LeaseStore(Protocol):
@@ -83,7 +85,8 @@ class MemoryLeaseStore:
         first = not any(o.key == lease.key and o.user_id == lease.user_id for o in live)
         self.leases[lease.id] = lease
         self.expiry[lease.id] = time.monotonic() + ttl()
-        return Acquired(True, first_for_user=first)
+        went_online = first and await self.flip(lease.key, lease.user_id, "online", lease.username)
+        return Acquired(True, went_online=went_online)
 
     async def release(self, lease: Lease) -> int:
         self.leases.pop(lease.id, None)
@@ -125,13 +128,16 @@ local now = tonumber(ARGV[1])
 for i = 1, 3 do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return {0, 'user', 0} end
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return {0, 'document', 0} end
-local first = 0
-if redis.call('ZCARD', KEYS[3]) == 0 then first = 1 end
+local announce = 0
+if redis.call('ZCARD', KEYS[3]) == 0 and redis.call('HSETNX', KEYS[4], ARGV[8], ARGV[9]) == 1 then
+  redis.call('EXPIRE', KEYS[4], 86400)
+  announce = 1
+end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[6])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[5])
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[7]) end
-return {1, '', first}
+return {1, '', announce}
 """
 
 _FLIP = """
@@ -177,12 +183,14 @@ class RedisLeaseStore:
 
     async def acquire(self, lease: Lease, *, user_limit: int, doc_limit: int) -> Acquired:
         now = time.time()
-        ok, refused, first = await self._acquire(
-            keys=[self._user_key(lease.user_id), self._doc_key(lease.key), self._doc_user_key(lease.key, lease.user_id)],
-            args=[now, now + ttl(), user_limit, doc_limit, lease.id, self._member(lease), int(ttl() * 2) + 1],
+        ok, refused, announce = await self._acquire(
+            keys=[self._user_key(lease.user_id), self._doc_key(lease.key), self._doc_user_key(lease.key, lease.user_id),
+                  self._state_key(lease.key)],
+            args=[now, now + ttl(), user_limit, doc_limit, lease.id, self._member(lease), int(ttl() * 2) + 1,
+                  lease.user_id, lease.username],
         )
         refused = refused.decode() if isinstance(refused, bytes) else refused
-        return Acquired(bool(ok), refused or "", bool(first))
+        return Acquired(bool(ok), refused or "", bool(announce))
 
     async def release(self, lease: Lease) -> int:
         du = self._doc_user_key(lease.key, lease.user_id)

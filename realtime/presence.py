@@ -63,15 +63,11 @@ async def _send(key: str) -> None:
     await abroadcast(group_for(key), message)
 
 
-async def joined(lease: Lease, first_for_user: bool) -> None:
-    """A stream of ``lease.user_id`` opened on ``lease.key``."""
-    if not first_for_user:
-        return
-    try:
-        if await get_store().flip(lease.key, lease.user_id, ONLINE, lease.username):
-            await announce(lease.key, lease.user_id, lease.username, ONLINE)
-    except Exception:  # noqa: BLE001 - presence is best effort; the stream goes on
-        logger.warning("presence online failed for %s", lease.key, exc_info=True)
+async def joined(lease: Lease, went_online: bool) -> None:
+    """A stream of ``lease.user_id`` opened on ``lease.key``; its lease
+    acquisition said whether that made the user online (one write per stream)."""
+    if went_online:
+        await announce(lease.key, lease.user_id, lease.username, ONLINE)
 
 
 async def left(lease: Lease) -> None:

@@ -159,7 +159,7 @@ class EventStreamApp:
             raise
         logger.info("stream open doc=%s user=%s last_event_id=%s replay=%d%s", key, sub.info["username"],
                     last_event_id, len(replay.frames), " reset" if replay.reset else "")
-        return sub, replay, acquired.first_for_user
+        return sub, replay, acquired.went_online
 
     @staticmethod
     async def _acquire(lease: Lease) -> Acquired:
@@ -170,7 +170,7 @@ class EventStreamApp:
             )
         except Exception:  # noqa: BLE001 - Redis down: serve, unlimited, rather than refuse everyone
             logger.warning("lease store unavailable; stream opened without a lease", exc_info=True)
-            return Acquired(True, first_for_user=False)
+            return Acquired(True, went_online=False)
         if acquired.ok:
             return acquired
         if acquired.refused == "user":

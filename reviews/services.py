@@ -14,16 +14,23 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from realtime.publish import ensure_stream
 
 from . import anchoring
 from .models import (
     Comment,
+    CommentRevision,
     Discussion,
     DiscussionMessage,
     Document,
+    Flag,
+    FlagReason,
     Membership,
+    ModerationAction,
+    ModerationLogEntry,
+    ModerationTarget,
     Role,
     Suggestion,
     SuggestionStatus,
@@ -67,20 +74,47 @@ def _lock(document: Document) -> Document:
     return Document.objects.select_for_update().select_related("stream").get(pk=document.pk)
 
 
+def _lock_document(document_id: int) -> None:
+    """Take the document's row lock before a comment's or suggestion's.
+
+    ``document_update`` holds the document, then the event sequence, then
+    re-anchors (saving comments and suggestions).  A write that locked a
+    comment first and then waited for the sequence could deadlock with it;
+    taking the document first puts every such write in the same order.
+    """
+    Document.objects.select_for_update().filter(pk=document_id).values_list("pk", flat=True).first()
+
+
+def _placed(anchor: dict[str, Any], moved: anchoring.Relocation) -> dict[str, Any]:
+    return dict(moved.anchor, state=moved.state, confidence=moved.confidence)
+
+
 def _reanchor(document: Document, old_content: str) -> None:
-    """Place every open comment and suggestion of ``document`` in its new content."""
+    """Place every open comment and suggestion of ``document`` in its new content.
+
+    Open comments are those neither resolved nor hidden (a closed one is placed
+    again when it reopens).  Each one whose anchor changed is saved, which
+    emits ``comment.updated`` / ``suggestion.updated``.  A suggestion whose
+    text is gone or changed can no longer apply as written: it becomes
+    ``outdated``.
+    """
     content = document.content
-    for comment in Comment.objects.filter(document=document, resolved=False).exclude(anchor=None):
-        moved = anchoring.relocate(comment.anchor, content, old_content=old_content)
-        anchor = dict(moved.anchor, state=moved.state, confidence=moved.confidence)
+    edit = anchoring.Edit(old_content, content)
+    comments = (Comment.objects.filter(document=document, resolved=False, hidden=False, anchor__isnull=False)
+                .select_related("document", "author", "parent"))
+    for comment in comments:
+        if not isinstance(comment.anchor, dict):
+            continue
+        anchor = _placed(comment.anchor, anchoring.relocate(comment.anchor, content, edit=edit))
         if anchor != comment.anchor:
             comment.anchor = anchor
             comment.save(update_fields=["anchor", "updated_at"])
-    for suggestion in Suggestion.objects.filter(document=document, status=SuggestionStatus.OPEN):
-        moved = anchoring.relocate(suggestion.anchor, content, old_content=old_content)
-        anchor = dict(moved.anchor, state=moved.state, confidence=moved.confidence)
+    suggestions = (Suggestion.objects.filter(document=document, status=SuggestionStatus.OPEN)
+                   .select_related("document", "author"))
+    for suggestion in suggestions:
+        moved = anchoring.relocate(suggestion.anchor, content, edit=edit)
+        anchor = _placed(suggestion.anchor, moved)
         if moved.state == anchoring.ORPHANED or moved.anchor.get("quote") != suggestion.anchor.get("quote"):
-            # What it would replace is gone or changed: it can no longer apply as written.
             suggestion.status = SuggestionStatus.OUTDATED
         if anchor != suggestion.anchor or suggestion.status != SuggestionStatus.OPEN:
             suggestion.anchor = anchor
@@ -157,7 +191,16 @@ def _validated_anchor(anchor: dict[str, Any] | None, content: str, *, require_po
         if not (0 <= start <= end <= len(content)):
             raise ServiceError("invalid", f"start and end must satisfy 0 <= start <= end <= {len(content)}.",
                                field="anchor")
-    return anchoring.with_context(anchor, content)
+    else:
+        # A quote alone is placed where it occurs, if that is unambiguous.
+        found = anchoring.find_unambiguous(anchor, content)
+        if found is None:
+            return dict(anchor)
+        anchor = dict(anchor, start=found[0], end=found[1])
+    anchor = anchoring.with_context(anchor, content)
+    if content[anchor["start"]:anchor["end"]] == anchor.get("quote", ""):
+        anchor.update(state=anchoring.EXACT, confidence=1.0)
+    return anchor
 
 
 @transaction.atomic
@@ -179,22 +222,65 @@ def comment_create(*, author: Any, document: Document, body: str, anchor: dict[s
 
 @transaction.atomic
 def comment_update(*, comment: Comment, body: str | None = None, resolved: bool | None = None,
-                   hidden: bool | None = None) -> Comment:
+                   hidden: bool | None = None, by: Any = None, reason: str = "") -> Comment:
+    """Change a comment's body, resolved or hidden flag.
+
+    A body change keeps the old body as a ``CommentRevision`` (editor ``by``,
+    else the author: only authors edit bodies).  A hidden change is a
+    moderation action: it is logged with ``by`` and ``reason``, and the
+    replies are published again (readers see them vanish or come back with
+    their parent).  A comment that reopens (unresolved or unhidden) is placed
+    again in the current content: edits did not move it while it was closed.
+    """
+    _lock_document(comment.document_id)
     comment = Comment.objects.select_for_update().select_related("document", "author").get(pk=comment.pk)
+    before = _state(comment)
     changed = []
-    for field, value in (("body", body), ("resolved", resolved), ("hidden", hidden)):
+    if body is not None and body != comment.body:
+        CommentRevision.objects.create(comment=comment, editor=by or comment.author, body=comment.body)
+        comment.body = body
+        changed.append("body")
+    for field, value in (("resolved", resolved), ("hidden", hidden)):
         if value is not None and getattr(comment, field) != value:
             setattr(comment, field, value)
             changed.append(field)
+    reopened = (("resolved" in changed and not comment.resolved) or ("hidden" in changed and not comment.hidden))
+    if reopened and isinstance(comment.anchor, dict) and not comment.resolved and not comment.hidden:
+        anchor = _placed(comment.anchor, anchoring.relocate(comment.anchor, comment.document.content))
+        if anchor != comment.anchor:
+            comment.anchor = anchor
+            changed.append("anchor")
     if changed:
         comment.save(update_fields=changed + ["updated_at"])
+    if "hidden" in changed:
+        _log(actor=by, action=ModerationAction.HIDE if comment.hidden else ModerationAction.UNHIDE,
+             target=comment, before=before, reason=reason)
+        for reply in comment.replies.select_related("document", "author", "parent"):
+            # Unchanged, but readers now see it as their parent: gone or back.
+            reply.save(update_fields=["updated_at"])
     return comment
 
 
 @transaction.atomic
-def comment_delete(*, comment: Comment) -> None:
-    """Delete a comment and its replies (each emits ``comment.deleted``)."""
+def comment_delete(*, comment: Comment, by: Any = None, reason: str = "", log: bool | None = None) -> bool:
+    """Delete a comment and its replies (each emits ``comment.deleted``).
+
+    Deleting someone else's comment is a moderation action (``log`` forces
+    either way): logged with ``by``, ``reason`` and what was deleted.  False
+    when it was already gone.
+    """
+    _lock_document(comment.document_id)
+    comment = (Comment.objects.select_for_update().select_related("document", "author")
+               .filter(pk=comment.pk).first())
+    if comment is None:
+        return False
+    if log if log is not None else (by is not None and by.pk != comment.author_id):
+        before = dict(_state(comment), body=comment.body, author=comment.author.get_username(),
+                      replies=comment.replies.count())
+        _log(actor=by, action=ModerationAction.DELETE, target=comment, before=before,
+             after={"deleted": True}, reason=reason)
     comment.delete()
+    return True
 
 
 # --- suggestions --------------------------------------------------------------
@@ -216,6 +302,7 @@ def suggestion_create(*, author: Any, document: Document, anchor: dict[str, Any]
 @transaction.atomic
 def suggestion_update(*, suggestion: Suggestion, replacement: str | None = None,
                       note: str | None = None) -> Suggestion:
+    _lock_document(suggestion.document_id)
     suggestion = Suggestion.objects.select_for_update().select_related("document", "author").get(pk=suggestion.pk)
     if suggestion.status != SuggestionStatus.OPEN:
         raise ServiceError("not_open", f"The suggestion is {suggestion.status}.")
@@ -242,8 +329,11 @@ def suggestion_approve(*, suggestion: Suggestion, expected_version: int | None =
 
     The quoted text is replaced where it still stands (or where quote and
     context find it again unambiguously); the document's version increments.
-    Otherwise the suggestion becomes ``outdated`` and nothing else changes.
-    ``expected_version`` (the approver's If-Match) must equal the document's
+    Otherwise the suggestion becomes ``outdated`` and nothing else changes;
+    the reason is ``already_applied`` when the document already reads the
+    replacement there, else ``outdated``.  A replacement equal to the quote
+    answers ``no_change`` and leaves the suggestion open (its author may edit
+    it).  ``expected_version`` (the approver's If-Match) must equal the document's
     version, so two maintainers cannot apply against different versions.
     The outdated status is committed: the caller answers 409 but the state
     change and its event stand.
@@ -252,10 +342,14 @@ def suggestion_approve(*, suggestion: Suggestion, expected_version: int | None =
     suggestion = Suggestion.objects.select_for_update().select_related("author").get(pk=suggestion.pk)
     suggestion.document = document
     if suggestion.status != SuggestionStatus.OPEN:
+        if suggestion.status == SuggestionStatus.OUTDATED and anchoring.replacement_in_place(
+                suggestion.anchor, suggestion.replacement, document.content):
+            return ApprovalResult(suggestion, False, "already_applied")
         reasons = {SuggestionStatus.APPROVED: "already_applied", SuggestionStatus.REJECTED: "rejected"}
         return ApprovalResult(suggestion, False, reasons.get(suggestion.status, "outdated"))
     if expected_version is not None and expected_version != document.version:
-        # Approved against another version than the one the maintainer saw.
+        # Approved against another version than the one the maintainer saw;
+        # the suggestion itself may still apply once they have looked again.
         return ApprovalResult(suggestion, False, "outdated")
     if suggestion.replacement == suggestion.anchor.get("quote"):
         return ApprovalResult(suggestion, False, "no_change")
@@ -263,7 +357,8 @@ def suggestion_approve(*, suggestion: Suggestion, expected_version: int | None =
     if found is None:
         suggestion.status = SuggestionStatus.OUTDATED
         suggestion.save(update_fields=["status", "updated_at"])
-        return ApprovalResult(suggestion, False, "outdated")
+        applied = anchoring.replacement_in_place(suggestion.anchor, suggestion.replacement, document.content)
+        return ApprovalResult(suggestion, False, "already_applied" if applied else "outdated")
     start, end = found
     suggestion.status = SuggestionStatus.APPROVED
     suggestion.anchor = dict(suggestion.anchor, start=start, end=end)
@@ -284,6 +379,7 @@ def suggestion_approve(*, suggestion: Suggestion, expected_version: int | None =
 
 @transaction.atomic
 def suggestion_reject(*, suggestion: Suggestion) -> Suggestion:
+    _lock_document(suggestion.document_id)
     suggestion = Suggestion.objects.select_for_update().select_related("document", "author").get(pk=suggestion.pk)
     if suggestion.status != SuggestionStatus.OPEN:
         raise ServiceError("not_open", f"The suggestion is {suggestion.status}.")
@@ -305,3 +401,143 @@ def discussion_message_create(*, author: Any, discussion: Discussion, body: str)
     message = DiscussionMessage.objects.create(discussion=discussion, author=author, body=body)
     Discussion.objects.filter(pk=discussion.pk).update(updated_at=message.created_at)
     return message
+
+
+@transaction.atomic
+def discussion_message_delete(*, message: DiscussionMessage, by: Any = None, reason: str = "",
+                              log: bool | None = None) -> bool:
+    """Delete a message (emits ``discussion.message.deleted``).
+
+    Deleting someone else's message is a moderation action, logged like a
+    comment's.  False when it was already gone.
+    """
+    message = (DiscussionMessage.objects.select_for_update().select_related("discussion__document", "author")
+               .filter(pk=message.pk).first())
+    if message is None:
+        return False
+    if log if log is not None else (by is not None and by.pk != message.author_id):
+        before = dict(_state(message), body=message.body, author=message.author.get_username())
+        _log(actor=by, action=ModerationAction.DELETE, target=message, before=before,
+             after={"deleted": True}, reason=reason)
+    message.delete()
+    return True
+
+
+# --- moderation -------------------------------------------------------------------
+
+Moderated = Comment | DiscussionMessage
+
+
+def _target_type(target: Moderated) -> str:
+    if isinstance(target, Comment):
+        return ModerationTarget.COMMENT
+    if isinstance(target, DiscussionMessage):
+        return ModerationTarget.MESSAGE
+    raise TypeError(f"cannot moderate {type(target).__name__}")
+
+
+def _document_of(target: Moderated) -> Document:
+    return target.document if isinstance(target, Comment) else target.discussion.document
+
+
+def _state(target: Moderated) -> dict[str, Any]:
+    """What a moderation log entry records of an item before and after."""
+    return {"hidden": target.hidden, "openFlags": target.flags.filter(cleared_at__isnull=True).count()}
+
+
+def _log(*, actor: Any, action: str, target: Moderated, before: dict[str, Any], reason: str,
+         after: dict[str, Any] | None = None) -> ModerationLogEntry:
+    return ModerationLogEntry.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None, action=action, target_type=_target_type(target),
+        target_id=target.pk, document=_document_of(target), old_state=before,
+        new_state=after if after is not None else _state(target), reason=reason,
+    )
+
+
+def _locked(target: Moderated) -> Moderated:
+    if isinstance(target, Comment):
+        return Comment.objects.select_for_update().select_related("document", "author").get(pk=target.pk)
+    return (DiscussionMessage.objects.select_for_update().select_related("discussion__document", "author")
+            .get(pk=target.pk))
+
+
+@transaction.atomic
+def comment_hide(*, comment: Comment, by: Any, reason: str) -> Comment:
+    """Hide a comment: moderators see ``comment.updated`` with ``hidden: true``,
+    everyone else ``comment.deleted`` (its replies too).  Logged."""
+    return comment_update(comment=comment, hidden=True, by=by, reason=reason)
+
+
+@transaction.atomic
+def comment_unhide(*, comment: Comment, by: Any, reason: str) -> Comment:
+    """Show a hidden comment again (``comment.updated`` for everyone).  Logged."""
+    return comment_update(comment=comment, hidden=False, by=by, reason=reason)
+
+
+def _message_set_hidden(message: DiscussionMessage, hidden: bool, by: Any, reason: str) -> DiscussionMessage:
+    message = _locked(message)
+    if message.hidden == hidden:
+        return message
+    before = _state(message)
+    message.hidden = hidden
+    message.save(update_fields=["hidden"])
+    _log(actor=by, action=ModerationAction.HIDE if hidden else ModerationAction.UNHIDE, target=message,
+         before=before, reason=reason)
+    return message
+
+
+@transaction.atomic
+def message_hide(*, message: DiscussionMessage, by: Any, reason: str) -> DiscussionMessage:
+    """Hide a discussion message: moderators see ``discussion.message.updated``
+    with ``hidden: true``, everyone else ``discussion.message.deleted``.  Logged."""
+    return _message_set_hidden(message, True, by, reason)
+
+
+@transaction.atomic
+def message_unhide(*, message: DiscussionMessage, by: Any, reason: str) -> DiscussionMessage:
+    """Show a hidden message again (``discussion.message.updated`` for everyone).  Logged."""
+    return _message_set_hidden(message, False, by, reason)
+
+
+@transaction.atomic
+def flag_create(*, user: Any, target: Moderated, reason: str, note: str = "") -> Flag:
+    """``user`` reports a comment or message to the moderators.
+
+    One open flag per user per item (a second one: ``conflict``); ``other``
+    needs a note.  Flags are for moderators only: no event is emitted.
+    """
+    if reason not in FlagReason.values:
+        raise ServiceError("invalid", f"Choose one of: {', '.join(FlagReason.values)}.", field="reason")
+    if reason == FlagReason.OTHER and not note.strip():
+        raise ServiceError("invalid", "Say what is wrong when the reason is 'other'.", field="note")
+    field = "comment" if isinstance(target, Comment) else "message"
+    _target_type(target)
+    open_flags = Flag.objects.filter(**{field: target}, user=user, cleared_at__isnull=True)
+    duplicate = ServiceError("conflict", f"You have already flagged this {_target_type(target).label.lower()}.")
+    if open_flags.exists():
+        raise duplicate
+    try:
+        with transaction.atomic():
+            return Flag.objects.create(**{field: target}, user=user, reason=reason, note=note)
+    except IntegrityError as exc:  # a concurrent flag by the same user
+        raise duplicate from exc
+
+
+@transaction.atomic
+def mark_reviewed(*, target: Moderated, by: Any, reason: str = "") -> int:
+    """A moderator looked at the item and keeps it as it is: its open flags are
+    cleared (kept as history).  Logged; no event (flags are not public).
+    Returns the number of flags cleared."""
+    target = _locked(target)
+    before = _state(target)
+    cleared = target.flags.filter(cleared_at__isnull=True).update(cleared_at=timezone.now(), cleared_by=by)
+    _log(actor=by, action=ModerationAction.MARK_REVIEWED, target=target, before=before, reason=reason)
+    return cleared
+
+
+@transaction.atomic
+def moderate_delete(*, target: Moderated, by: Any, reason: str) -> bool:
+    """Delete a comment (with its replies) or a message as a moderator.  Logged."""
+    if isinstance(target, Comment):
+        return comment_delete(comment=target, by=by, reason=reason, log=True)
+    return discussion_message_delete(message=target, by=by, reason=reason, log=True)

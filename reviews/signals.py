@@ -16,7 +16,9 @@ from .stream_access import READER
 
 @receiver(post_save, sender=Comment, dispatch_uid="reviews.comment_saved")
 def comment_saved(sender, instance: Comment, created: bool, **kwargs) -> None:
-    variants = {READER: ("comment.deleted", {"id": instance.pk})} if instance.hidden else None
+    # Hidden, or a reply to a hidden comment: readers see it deleted.
+    unseen = instance.hidden or (instance.parent_id is not None and instance.parent.hidden)
+    variants = {READER: ("comment.deleted", {"id": instance.pk})} if unseen else None
     record(key=instance.document.path, type="comment.created" if created else "comment.updated",
            data=rep.comment_json(instance), variants=variants)
 
@@ -45,8 +47,20 @@ def discussion_saved(sender, instance: Discussion, created: bool, **kwargs) -> N
 
 @receiver(post_save, sender=DiscussionMessage, dispatch_uid="reviews.message_saved")
 def message_saved(sender, instance: DiscussionMessage, created: bool, **kwargs) -> None:
+    gone = {"id": instance.pk, "discussionId": instance.discussion_id}
+    variants = {READER: ("discussion.message.deleted", gone)} if instance.hidden else None
     if created:
-        record(key=instance.discussion.document.path, type="discussion.message", data=rep.message_json(instance))
+        record(key=instance.discussion.document.path, type="discussion.message", data=rep.message_json(instance),
+               variants=variants)
+    else:
+        record(key=instance.discussion.document.path, type="discussion.message.updated",
+               data=dict(rep.message_json(instance), hidden=instance.hidden), variants=variants)
+
+
+@receiver(post_delete, sender=DiscussionMessage, dispatch_uid="reviews.message_deleted")
+def message_deleted(sender, instance: DiscussionMessage, **kwargs) -> None:
+    record(key=instance.discussion.document.path, type="discussion.message.deleted",
+           data={"id": instance.pk, "discussionId": instance.discussion_id})
 
 
 @receiver(post_save, sender=Document, dispatch_uid="reviews.document_saved")

@@ -7,7 +7,7 @@ from typing import Any
 
 from realtime.access import EventView
 
-from .models import Comment
+from .models import Comment, DiscussionMessage
 from .permissions import can_moderate, role_of
 from .selectors import document_for
 
@@ -40,21 +40,51 @@ class DocumentStreamPolicy:
         return MODERATOR if can_moderate(user, document) else READER
 
     def redact(self, audience: str, key: str, events: list[EventView]) -> list[EventView]:
+        """Readers see what is hidden *now* (or gone) as deleted.
+
+        A comment that is hidden, whose parent is hidden, or that no longer
+        exists reaches readers as ``comment.deleted``; a discussion message
+        that is hidden or gone as ``discussion.message.deleted``.  So a replay
+        never shows a reader what a moderator has since taken away, while every
+        ``seq`` stays in place.  An event recorded while the item was hidden
+        stays a deletion even after it is shown again, as readers saw it live;
+        the later ``*.updated`` brings it back.
+        """
         if audience == MODERATOR:
             return events
-        ids = {
-            event.data.get("id")
-            for event in events
-            if event.type in ("comment.created", "comment.updated") and isinstance(event.data, dict)
-        }
-        if not ids:
+        comment_ids = _ids(events, COMMENT_TYPES)
+        message_ids = _ids(events, MESSAGE_TYPES)
+        unseen_comments = set()
+        if comment_ids:
+            visible = (Comment.objects.filter(pk__in=comment_ids, hidden=False)
+                       .exclude(parent__hidden=True).values_list("pk", flat=True))
+            unseen_comments = comment_ids - set(visible)
+        unseen_messages = set()
+        if message_ids:
+            visible = DiscussionMessage.objects.filter(pk__in=message_ids, hidden=False).values_list("pk", flat=True)
+            unseen_messages = message_ids - set(visible)
+        if not comment_ids and not message_ids:
             return events
-        hidden = set(Comment.objects.filter(pk__in=ids, hidden=True).values_list("pk", flat=True))
-        if not hidden:
-            return events
-        return [
-            EventView(event.seq, "comment.deleted", {"id": event.data["id"]})
-            if event.type in ("comment.created", "comment.updated") and event.data.get("id") in hidden
-            else event
-            for event in events
-        ]
+        views = []
+        for event in events:
+            # What was hidden when it happened stays a deletion, as it was live.
+            hidden_then = isinstance(event.data, dict) and event.data.get("hidden") is True
+            if event.type in COMMENT_TYPES and (_id(event) in unseen_comments or hidden_then):
+                event = EventView(event.seq, "comment.deleted", {"id": event.data["id"]})
+            elif event.type in MESSAGE_TYPES and (_id(event) in unseen_messages or hidden_then):
+                event = EventView(event.seq, "discussion.message.deleted",
+                                  {"id": event.data["id"], "discussionId": event.data.get("discussionId")})
+            views.append(event)
+        return views
+
+
+COMMENT_TYPES = frozenset({"comment.created", "comment.updated"})
+MESSAGE_TYPES = frozenset({"discussion.message", "discussion.message.updated"})
+
+
+def _id(event: EventView) -> Any:
+    return event.data.get("id") if isinstance(event.data, dict) else None
+
+
+def _ids(events: list[EventView], types: frozenset[str]) -> set[int]:
+    return {i for event in events if event.type in types and isinstance(i := _id(event), int)}

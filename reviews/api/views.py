@@ -156,7 +156,7 @@ class CommentViewSet(_DocumentScopedViewSet):
             _require(own or can_maintain(user, document))
         if "hidden" in data:
             _require(can_moderate(user, document))
-        comment = services.comment_update(comment=comment, **data)
+        comment = services.comment_update(comment=comment, by=request.user, **data)
         return Response(rep.comment_json(comment))
 
     update = partial_update
@@ -165,7 +165,7 @@ class CommentViewSet(_DocumentScopedViewSet):
         comment = self._get(request, pk)
         _require(can_edit_own(request.user, comment.document, comment.author_id)
                  or can_moderate(request.user, comment.document))
-        services.comment_delete(comment=comment)
+        services.comment_delete(comment=comment, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

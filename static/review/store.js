@@ -49,12 +49,18 @@ export class Store {
         this.discussions.set(data.id, { ...data, messages: existing ? existing.messages : new Map() });
         return { kind: "discussion", id: data.id, created: !existing, item: data };
       }
-      case "discussion.message": {
+      case "discussion.message":
+      case "discussion.message.updated": {
         const discussion = this.discussions.get(data.discussionId);
         if (!discussion) return { kind: "unknown" };
         const created = !discussion.messages.has(data.id);
         discussion.messages.set(data.id, data);
         return { kind: "message", id: data.id, created, item: data };
+      }
+      case "discussion.message.deleted": {
+        const discussion = this.discussions.get(data.discussionId);
+        if (discussion) discussion.messages.delete(data.id);
+        return { kind: "message", id: data.id, deleted: true };
       }
       case "document.updated": {
         const contentChanged = data.content !== this.doc.content;
