@@ -75,31 +75,26 @@ class Subscriber:
 
     def push(self, seq: int | None, data: bytes) -> None:
         """Queue a frame (``seq`` None: an ephemeral frame or a comment line)."""
-        if self.closed:
-            return
-        self.chunks.append((seq, data))
-        self.size += len(data)
+        if not self.closed:
+            self.chunks.append((seq, data))
+            self._grew(len(data))
+
+    def push_many(self, items: list[tuple[int | None, bytes]], size: int) -> None:
+        """Queue several frames with one wake-up (a coalesced batch)."""
+        if not self.closed:
+            self.chunks.extend(items)
+            self._grew(size)
+
+    def _grew(self, size: int) -> None:
+        self.size += size
         if self.size > self.max_bytes:
             # The client is not reading: drop it rather than buffer without
             # bound; it resumes from its Last-Event-ID with nothing lost.
             self.chunks.clear()
             self.size = 0
             self.close("slow")
-            return
-        self._wake()
-
-    def push_many(self, items: list[tuple[int | None, bytes]], size: int) -> None:
-        """Queue several frames with one wake-up (a coalesced batch)."""
-        if self.closed:
-            return
-        self.chunks.extend(items)
-        self.size += size
-        if self.size > self.max_bytes:
-            self.chunks.clear()
-            self.size = 0
-            self.close("slow")
-            return
-        self._wake()
+        else:
+            self._wake()
 
     def close(self, reason: str) -> None:
         if not self.closed:

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from .models import Comment, Discussion, DiscussionMessage, Document, Membership, Suggestion, Visibility
-from .permissions import can_moderate, is_moderator
+from .permissions import can_moderate, can_read, is_moderator
 
 
 def documents_visible_to(user: Any) -> QuerySet[Document]:
@@ -42,6 +42,18 @@ def comments_visible_to(user: Any, document: Document) -> QuerySet[Comment]:
     if not can_moderate(user, document):
         qs = qs.filter(hidden=False).exclude(parent__hidden=True)
     return qs
+
+
+def comment_for(user: Any, pk: Any) -> Comment | None:
+    """The comment with id ``pk`` if ``user`` may see it, else None (missing and hidden alike)."""
+    if not str(pk).isdigit():
+        return None
+    comment = Comment.objects.select_related("document__stream", "author").filter(pk=pk).first()
+    if comment is None or not can_read(user, comment.document):
+        return None
+    if not comments_visible_to(user, comment.document).filter(pk=comment.pk).exists():
+        return None
+    return comment
 
 
 def suggestions_visible_to(user: Any, document: Document) -> QuerySet[Suggestion]:

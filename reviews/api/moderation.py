@@ -60,11 +60,8 @@ def moderated_message_json(message: DiscussionMessage) -> dict[str, Any]:
 
 def visible_comment(request: Request, pk: Any) -> Comment:
     """The comment if the user may see it, else 404 (missing and hidden alike)."""
-    comment = Comment.objects.select_related("document__stream", "author").filter(pk=pk).first() \
-        if str(pk).isdigit() else None
-    if comment is None or not can_read(request.user, comment.document):
-        raise Http404
-    if not selectors.comments_visible_to(request.user, comment.document).filter(pk=comment.pk).exists():
+    comment = selectors.comment_for(request.user, pk)
+    if comment is None:
         raise Http404
     return comment
 

@@ -134,11 +134,8 @@ class CommentViewSet(_DocumentScopedViewSet):
         return Response(rep.comment_json(comment), status=status.HTTP_201_CREATED)
 
     def _get(self, request: Request, pk: Any) -> Comment:
-        comment = Comment.objects.select_related("document__stream", "author").filter(pk=pk).first() \
-            if str(pk).isdigit() else None
-        if comment is None or not can_read(request.user, comment.document):
-            raise Http404
-        if not selectors.comments_visible_to(request.user, comment.document).filter(pk=comment.pk).exists():
+        comment = selectors.comment_for(request.user, pk)
+        if comment is None:
             raise Http404
         return comment
 

@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 
 from realtime.models import Event
 from reviews import services
-from reviews.models import Comment, Membership, Role
+from reviews.models import Comment, Role
 from tests.conftest import DOC_CONTENT, token_for
 from tests.support.sse import EventStream
 from tests.support.waiting import wait_for
