@@ -23,7 +23,6 @@ import time
 from collections import deque
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -194,7 +193,7 @@ class Hub:
             self.started = asyncio.get_running_loop().create_future()
             try:
                 self.channel = await self.layer.new_channel("rt-hub.")
-                self.revocation_cursor = await database_sync_to_async(_last_revocation_id)()
+                self.revocation_cursor = await log.in_thread(_last_revocation_id)()
             except Exception as exc:  # noqa: BLE001
                 self.started.set_exception(exc)
                 self.started.exception()
@@ -248,7 +247,7 @@ class Hub:
             self.topics[sub.key] = topic
             try:
                 await self._join(topic)
-                topic.last_seq = await database_sync_to_async(log.last_id)(sub.key)
+                topic.last_seq = await log.in_thread(log.last_id)(sub.key)
             except BaseException as exc:
                 if self.topics.get(sub.key) is topic:
                     del self.topics[sub.key]
@@ -485,7 +484,7 @@ class Hub:
                     topic.last_seq = max(topic.last_seq, newest)
                     topic.inbox.clear()
                     return
-                rows = await database_sync_to_async(log.read_for_audiences)(
+                rows = await log.in_thread(log.read_for_audiences)(
                     topic.key, after=topic.last_seq, audiences=list(topic.audiences)
                 )
                 if not rows:
@@ -557,7 +556,7 @@ class Hub:
     async def _poll_revocations(self) -> None:
         if self.revocation_cursor is None:
             return
-        rows = await database_sync_to_async(_revocations_after)(self.revocation_cursor)
+        rows = await log.in_thread(_revocations_after)(self.revocation_cursor)
         for row_id, user_id, key, created_at in rows:
             self.revocation_cursor = max(self.revocation_cursor, row_id)
             self.revoke(user_id, key or None, created_at.timestamp())
@@ -574,7 +573,7 @@ class Hub:
         topics = [t for t in self.topics.values() if t.last_seq is not None]
         if not topics:
             return
-        current = await database_sync_to_async(log.last_ids)([t.key for t in topics])
+        current = await log.in_thread(log.last_ids)([t.key for t in topics])
         for topic in topics:
             newest = current.get(topic.key, 0)
             if newest > topic.last_seq and not topic.filling:

@@ -1,12 +1,15 @@
 """Reading the event log: replay on connect and gap fills for the hub.
 
-Synchronous functions, called from async code through
-``database_sync_to_async`` so no connection is held across awaits.
+Synchronous functions, called from async code through ``in_thread`` so no
+connection is held across awaits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
+
+from channels.db import database_sync_to_async
 
 from . import envelope
 from .access import EventView, policy
@@ -14,6 +17,12 @@ from .models import Event, Stream
 
 # Rows read per query while replaying or filling, to bound memory.
 CHUNK = 500
+
+# The stream's and the hub's reads run in the default executor's threads, not
+# the single thread Django's sync views share (thread_sensitive): a reconnect
+# storm reads in parallel instead of queueing behind requests.  Each call
+# closes its connection afterwards (CONN_MAX_AGE=0).
+in_thread = partial(database_sync_to_async, thread_sensitive=False)
 
 
 def last_id(key: str) -> int:

@@ -24,7 +24,6 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 
@@ -116,7 +115,7 @@ class EventStreamApp:
         key = (query.get("docPath") or [""])[0]
         headers = scope.get("headers", [])
         try:
-            user, audience = await database_sync_to_async(_authorize)(headers, key)
+            user, audience = await log.in_thread(_authorize)(headers, key)
         except DatabaseError:
             raise Reject(503, {"detail": "Service temporarily unavailable."}, [(b"retry-after", b"2")])
         if not user.is_authenticated:
@@ -146,7 +145,7 @@ class EventStreamApp:
         hub = get_hub()
         try:
             await hub.subscribe(sub)
-            replay = await database_sync_to_async(log.read_replay)(
+            replay = await log.in_thread(log.read_replay)(
                 key, after=last_event_id, limit=settings.SSE_REPLAY_LIMIT, audience=audience
             )
         except DatabaseError:
@@ -242,7 +241,7 @@ class EventStreamApp:
     async def _catch_up(self, send, sub: Subscriber, *, upto: int) -> None:
         """Send events ``sub.last_id + 1 .. upto`` from the table."""
         while sub.last_id < upto and not sub.closed:
-            frames = await database_sync_to_async(log.read_frames)(
+            frames = await log.in_thread(log.read_frames)(
                 sub.key, after=sub.last_id, upto=upto, audience=sub.audience
             )
             if not frames:
