@@ -6,10 +6,28 @@ import { avatar, h, reconcile, setText, timeEl } from "./dom.js";
 import { wordDiff } from "./diff.js";
 
 const QUOTE_MAX = 160;
+// The document no longer holds an orphaned comment's text: show more of it.
+const REMOVED_QUOTE_MAX = 400;
 
 function clip(text, max = QUOTE_MAX) {
   const flat = (text || "").replace(/\s+/g, " ").trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+/** Whether an anchor's text was removed from the document by an edit. */
+export function isOrphaned(anchor) {
+  return Boolean(anchor) && anchor.state === "orphaned";
+}
+
+/**
+ * The text to quote on a comment's card: the passage now, or for an orphaned
+ * comment the text it was written on (an approximate match on an earlier edit
+ * may have changed `quote`; `originalQuote` keeps what the author saw).
+ */
+export function quoteOf(anchor) {
+  if (!anchor) return "";
+  if (isOrphaned(anchor)) return anchor.originalQuote || anchor.quote || "";
+  return anchor.quote || "";
 }
 
 function byline(name, iso, extra) {
@@ -102,15 +120,12 @@ export class ThreadCard {
     const { store } = this.ctx;
     this.comment = comment;
     setText(this.body, comment.body);
-    const quote = comment.anchor && comment.anchor.quote ? clip(comment.anchor.quote) : "";
-    setText(this.quote, quote);
-    this.quote.hidden = !quote;
+    this._quote(comment.anchor);
     this.el.classList.toggle("is-resolved", comment.resolved);
     this.el.classList.toggle("is-hidden", comment.hidden);
     const badges = [];
     if (comment.resolved) badges.push(badge("Resolved", "resolved"));
     if (comment.hidden) badges.push(badge("Hidden", "hidden"));
-    if (comment.anchor && comment.anchor.state === "orphaned") badges.push(badge("Passage removed", "muted"));
     this.badges.replaceChildren(...badges);
 
     const items = replies.map((reply) => {
@@ -134,6 +149,24 @@ export class ThreadCard {
     reconcile(this.replies, items);
     this.replies.hidden = items.length === 0;
     this._actions(comment);
+  }
+
+  _quote(anchor) {
+    const removed = isOrphaned(anchor);
+    const quote = clip(quoteOf(anchor), removed ? REMOVED_QUOTE_MAX : QUOTE_MAX);
+    const signature = `${removed}\u0000${quote}`;
+    if (this.quote.dataset.sig !== signature) {
+      this.quote.dataset.sig = signature;
+      if (removed) {
+        // Shown in "Comments on removed text"; the label is for screen readers.
+        this.quote.replaceChildren(h("span", { class: "visually-hidden" }, "Removed text: "),
+          h("span", { class: "card-quote-text" }, quote));
+      } else {
+        this.quote.textContent = quote;
+      }
+    }
+    this.quote.classList.toggle("is-removed", removed);
+    this.quote.hidden = !quote;
   }
 
   _actions(comment) {

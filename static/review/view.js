@@ -1,10 +1,11 @@
 // The review page's document column: passages, the notes beside them,
-// highlights of anchored passages, the general comments, and the "N new"
-// marker that shows what arrived out of sight instead of moving the page.
+// highlights of anchored passages, the general comments, the comments whose
+// text an edit removed, and the "N new" marker that shows what arrived out of
+// sight instead of moving the page.
 
 import { clearMarks, markRange, passageAt } from "./anchors.js";
 import { h, reconcile, setText } from "./dom.js";
-import { pendingCommentEl, SuggestionCard, ThreadCard } from "./threads.js";
+import { isOrphaned, pendingCommentEl, SuggestionCard, ThreadCard } from "./threads.js";
 
 export class DocumentView {
   constructor({ store, actions, content, announce }) {
@@ -15,6 +16,9 @@ export class DocumentView {
     this.docRoot = document.getElementById("doc");
     this.generalList = document.getElementById("general-threads");
     this.generalEmpty = document.getElementById("general-empty");
+    this.orphanPanel = document.getElementById("orphans-panel");
+    this.orphanList = document.getElementById("orphan-threads");
+    this.orphanIds = new Set(); // top-level comments in the orphan list at the last render
     this.threads = new Map();
     this.suggestionCards = new Map();
     this.pendingEls = new Map();
@@ -72,7 +76,7 @@ export class DocumentView {
   }
 
   placeOf(anchor) {
-    if (!anchor || anchor.state === "orphaned") return null;
+    if (!anchor || isOrphaned(anchor)) return null;
     let start = anchor.start;
     if (typeof start !== "number") {
       const at = anchor.quote ? this.renderedContent.indexOf(anchor.quote) : -1;
@@ -83,10 +87,14 @@ export class DocumentView {
     return passageAt(this.passages(), start);
   }
 
-  created(el, item) {
-    if (!this.live) return;
+  flash(el) {
     el.classList.add("is-new");
     el.addEventListener("animationend", () => el.classList.remove("is-new"), { once: true });
+  }
+
+  created(el, item) {
+    if (!this.live) return;
+    this.flash(el);
     const mine = item && item.author && item.author.id === this.store.me.id;
     if (mine) return;
     if (this.announce && item) {
@@ -188,6 +196,10 @@ export class DocumentView {
     const passages = this.passages();
     const notes = new Map(passages.map((p) => [p, []]));
     const general = [];
+    const orphans = [];
+    const orphanIds = new Set();
+    const movedIn = [];
+    const movedOut = [];
     const seenThreads = new Set();
     const seenSuggestions = new Set();
 
@@ -197,6 +209,7 @@ export class DocumentView {
       let card = this.threads.get(comment.id);
       const replies = repliesByParent.get(comment.id) || [];
       const pendingReplies = this.pending.filter((i) => i.kind === "comment" && i.body.parent === comment.id);
+      const known = Boolean(card);
       if (!card) {
         card = new ThreadCard(comment, this.ctx);
         this.threads.set(comment.id, card);
@@ -205,8 +218,16 @@ export class DocumentView {
       } else {
         card.update(comment, replies, pendingReplies);
       }
-      const place = this.placeOf(comment.anchor);
       const entry = { el: card.el, order: [comment.anchor ? comment.anchor.start ?? 0 : 0, 0, comment.id] };
+      if (isOrphaned(comment.anchor)) {
+        // Its passage is gone: listed apart with the text it was written on.
+        orphans.push(entry);
+        orphanIds.add(comment.id);
+        if (known && !this.orphanIds.has(comment.id)) movedIn.push(card.el);
+        continue;
+      }
+      if (known && this.orphanIds.has(comment.id)) movedOut.push(card.el);
+      const place = this.placeOf(comment.anchor);
       if (place) notes.get(place).push(entry);
       else general.push(entry);
     }
@@ -236,6 +257,9 @@ export class DocumentView {
       else general.push(entry);
     }
 
+    // Cards move between lists (a passage removed, or back): keep the reader's
+    // place in a half-written reply.
+    const active = document.activeElement;
     const sortKey = (a, b) => {
       for (let k = 0; k < 3; k += 1) {
         if (a.order[k] < b.order[k]) return -1;
@@ -260,9 +284,28 @@ export class DocumentView {
     }
     reconcile(this.generalList, general.sort(sortKey).map((e) => e.el));
     this.generalEmpty.hidden = general.length > 0;
+    reconcile(this.orphanList, orphans.sort(sortKey).map((e) => e.el));
+    this.orphanPanel.hidden = orphans.length === 0;
+    this.orphanIds = orphanIds;
+    if (active && active !== document.body && active.isConnected && document.activeElement !== active) {
+      active.focus({ preventScroll: true });
+    }
+    this.announceMoves(movedIn, movedOut);
     this.renderMarks(passages);
     this.updateMarker();
     this.queueLayout();
+  }
+
+  announceMoves(movedIn, movedOut) {
+    if (!this.live) return;
+    for (const el of [...movedIn, ...movedOut]) this.flash(el);
+    const count = (n, what) => (n === 1 ? `1 ${what}` : `${n} ${what}s`);
+    const parts = [];
+    if (movedIn.length) parts.push(`${count(movedIn.length, "comment")} moved to Comments on removed text.`);
+    if (movedOut.length) {
+      parts.push(`${count(movedOut.length, "comment")} found ${movedOut.length === 1 ? "its" : "their"} text again.`);
+    }
+    if (parts.length && this.announce) this.announce(parts.join(" "));
   }
 
   queueLayout() {

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -136,7 +135,8 @@ class Person:
 
     def screenshot(self, name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        # Finished animations: a card that just arrived is not caught mid-flash.
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, animations="disabled")
 
 
 def open_page(browser, world, username: str, **kwargs) -> Person:
@@ -319,3 +319,80 @@ def test_comments_written_offline_are_sent_once_in_order_when_back(browser, worl
     assert bodies == expected, "each sent exactly once, in order"
     assert rob.page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('docreview.outbox')).length") == 0
     assert rob.errors == [] and maria.errors == []
+
+
+def test_a_comment_whose_text_an_edit_removes_moves_live_to_comments_on_removed_text(browser, world):
+    from playwright.sync_api import expect
+
+    base, doc = world["server"].base_url, world["doc"]
+
+    def api(username: str, method: str, url: str, body: dict) -> dict:
+        response = httpx.request(method, base + url, json=body, timeout=10,
+                                 headers={"Authorization": f"Token {world['tokens'][username]}"})
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def anchor(quote: str) -> dict:
+        start = DOC_CONTENT.index(quote)
+        return {"quote": quote, "start": start, "end": start + len(quote)}
+
+    def edit(content: str) -> None:
+        api("maria", "PATCH", f"/api/documents/{doc.pk}/", {"content": content})
+
+    maria = open_page(browser, world, "maria")
+    rob = open_page(browser, world, "rob")
+    doomed = api("rob", "POST", "/api/comments/", {"docPath": PATH, "body": "Which database?",
+                                                   "anchor": anchor("Configure the database.")})
+    api("maria", "POST", "/api/comments/", {"docPath": PATH, "body": "Postgres, see below.", "parent": doomed["id"]})
+    api("rob", "POST", "/api/comments/", {"docPath": PATH, "body": "Which make target?",
+                                          "anchor": anchor("make run")})
+    thread = rob.page.locator(".thread", has_text="Which database?")
+    expect(thread.locator(".reply", has_text="Postgres, see below.")).to_be_visible(timeout=LIVE_MS)
+    # rob is halfway through a reply when the text goes.
+    thread.get_by_role("button", name="Reply").click()
+    thread.get_by_label("Reply to rob").fill("Half-written")
+
+    # A first edit rewords the passage (an approximate match: the comment
+    # follows it) and adds a paragraph above the other one (moved).
+    reworded = DOC_CONTENT.replace("Configure the database.", "Configure the Postgres database.").replace(
+        "# Setup\n\n", "# Setup\n\nStart here.\n\n")
+    edit(reworded)
+    expect(rob.page.locator("#doc .thread", has_text="Which database?").locator(".card-quote")).to_have_text(
+        "Configure the Postgres database.", timeout=LIVE_MS)
+
+    # The second edit deletes it: within a second, both pages list the comment
+    # under "Comments on removed text", quoting what it was written on.
+    edit(reworded.replace("\nConfigure the Postgres database.\n", ""))
+    for person in (rob, maria):
+        panel = person.page.get_by_role("region", name="Comments on removed text")
+        card = panel.locator(".thread", has_text="Which database?")
+        expect(card).to_be_visible(timeout=LIVE_MS)
+        expect(card.locator("blockquote.card-quote .card-quote-text")).to_have_text("Configure the database.")
+        expect(card.locator(".reply")).to_have_text(re.compile("Postgres, see below."))
+        expect(card.get_by_role("button", name="Resolve")).to_be_visible()
+        elsewhere = person.page.locator("#doc .thread, #general-threads .thread", has_text="Which database?")
+        expect(elsewhere).to_have_count(0)
+        expect(person.page.locator("#doc mark.anchor-mark")).to_have_count(1)
+        # The comment whose passage only moved stays beside it, highlighted.
+        beside = person.page.locator(".passage").filter(
+            has=person.page.locator(".thread", has_text="Which make target?"))
+        expect(beside.locator("mark.anchor-mark")).to_have_text("make run")
+    # rob's half-written reply moved with its thread, still focused; he sends it.
+    box = rob.page.get_by_role("region", name="Comments on removed text").get_by_label("Reply to rob")
+    expect(box).to_have_value("Half-written")
+    expect(box).to_be_focused()
+    box.fill("Fine, it is gone now.")
+    box.press("Control+Enter")
+    maria_panel = maria.page.get_by_role("region", name="Comments on removed text")
+    expect(maria_panel.locator(".reply", has_text="Fine, it is gone now.")).to_be_visible(timeout=LIVE_MS)
+    rob.screenshot("review-orphaned")
+    rob.page.set_viewport_size({"width": 420, "height": 900})
+    rob.screenshot("review-orphaned-narrow")
+
+    # The text comes back: the comment finds it again and returns beside it.
+    edit(reworded)
+    for person in (rob, maria):
+        expect(person.page.locator("#doc .thread", has_text="Which database?")).to_be_visible(timeout=LIVE_MS)
+        expect(person.page.locator("#orphans-panel")).to_be_hidden()
+        expect(person.page.locator(".thread", has_text="Which database?")).to_have_count(1)
+        assert person.errors == []

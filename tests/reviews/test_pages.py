@@ -118,6 +118,27 @@ def test_review_page_for_a_maintainer_has_the_members_panel(signed_in, document,
     assert b'id="member-form"' in response.content
 
 
+def test_review_page_has_a_labelled_panel_for_comments_on_removed_text(signed_in, document, reviewer):
+    quote = "Configure the database."
+    start = document.content.index(quote)
+    comment = services.comment_create(author=reviewer, document=document, body="Which one?",
+                                      anchor={"quote": quote, "start": start, "end": start + len(quote)})
+    reworded = document.content.replace(quote, "Configure the Postgres database.")
+    services.document_update(document=document, content=reworded)
+    services.document_update(document=document, content=reworded.replace("\nConfigure the Postgres database.\n", ""))
+    response = signed_in(reviewer).get("/docs/guides/setup.md")
+    html = response.content.decode()
+    # Filled and shown by the page script; hidden (an attribute, not a style) while empty.
+    panel = re.search(r'<section id="orphans-panel"[^>]*>', html).group(0)
+    assert 'aria-labelledby="orphans-title"' in panel and " hidden" in panel
+    assert '<h2 id="orphans-title" class="panel-title">Comments on removed text</h2>' in html
+    assert '<div id="orphan-threads" class="thread-list"></div>' in html
+    # What the panel shows: the comment's anchor is orphaned and keeps the text it was written on.
+    (state,) = [c for c in embedded_state(response)["comments"] if c["id"] == comment.pk]
+    assert state["anchor"]["state"] == "orphaned"
+    assert state["anchor"]["originalQuote"] == quote
+
+
 def test_review_page_of_a_document_one_may_not_read_is_404(signed_in, document, outsider):
     client = signed_in(outsider)
     assert client.get("/docs/guides/setup.md").status_code == 404
