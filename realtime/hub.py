@@ -20,7 +20,6 @@ import gc
 import logging
 import random
 import time
-from collections import deque
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -28,9 +27,10 @@ from django.conf import settings
 
 from . import log, metrics, presence, sse
 from .groups import group_for
-from .leases import Lease, get_store
+from .leases import get_store
 from .models import Revocation
 from .publish import CONTROL_GROUP, CONTROL_MESSAGE, EPHEMERAL_MESSAGE, EVENT_MESSAGE
+from .subscriber import Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -43,102 +43,6 @@ LAYER_TIMEOUT = 2.0
 # A key whose events come closer together than this is busy: its events are
 # coalesced (SSE_COALESCE_MS); a quiet key's event goes out at once.
 BUSY_GAP_SECONDS = 0.05
-
-
-class Subscriber:
-    """One open stream, as the hub sees it: a bounded buffer and a wake-up."""
-
-    __slots__ = (
-        "key", "audience", "user_id", "last_id", "chunks", "size", "waiter",
-        "closed", "reason", "last_write", "deadline", "max_bytes", "info", "lease", "opened_at",
-    )
-
-    def __init__(self, *, key: str, audience: str, user_id: int | None, lifetime: float | None = None,
-                 max_bytes: int | None = None, info: dict[str, Any] | None = None,
-                 lease: Lease | None = None) -> None:
-        self.key = key
-        self.audience = audience
-        self.user_id = user_id
-        self.last_id = 0
-        self.chunks: deque[tuple[int | None, bytes]] = deque()
-        self.size = 0
-        self.waiter: asyncio.Future[None] | None = None
-        self.closed = False
-        self.reason = ""
-        self.last_write = time.monotonic()
-        self.deadline = time.monotonic() + lifetime if lifetime else None
-        self.max_bytes = max_bytes or settings.SSE_MAX_BUFFER_BYTES
-        self.info = info or {}
-        self.lease = lease
-        self.opened_at = time.time()
-
-    def push(self, seq: int | None, data: bytes) -> None:
-        """Queue a frame (``seq`` None: an ephemeral frame or a comment line)."""
-        if not self.closed:
-            self.chunks.append((seq, data))
-            self._grew(len(data))
-
-    def push_many(self, items: list[tuple[int | None, bytes]], size: int) -> None:
-        """Queue several frames with one wake-up (a coalesced batch)."""
-        if not self.closed:
-            self.chunks.extend(items)
-            self._grew(size)
-
-    def _grew(self, size: int) -> None:
-        self.size += size
-        if self.size > self.max_bytes:
-            # The client is not reading: drop it rather than buffer without
-            # bound; it resumes from its Last-Event-ID with nothing lost.
-            self.chunks.clear()
-            self.size = 0
-            self.close("slow")
-        else:
-            self._wake()
-
-    def close(self, reason: str) -> None:
-        if not self.closed:
-            self.closed = True
-            self.reason = reason
-            self._wake()
-
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def wait(self) -> None:
-        """Return once there is something to send or the stream is closed."""
-        if self.chunks or self.closed:
-            return
-        self.waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self.waiter
-        finally:
-            self.waiter = None
-
-    def take(self) -> tuple[bytes, int | None]:
-        """The bytes to send now, and the seq of a frame held back behind a gap.
-
-        Frames at or below ``last_id`` are dropped (already sent in the replay
-        or a fill).  At a gap, the frames from the gap on stay queued and the
-        gap's upper end is returned so the stream can fill it from the table.
-        """
-        out: list[bytes] = []
-        chunks = self.chunks
-        while chunks:
-            seq, data = chunks[0]
-            if seq is not None:
-                if seq <= self.last_id:
-                    chunks.popleft()
-                    self.size -= len(data)
-                    continue
-                if seq != self.last_id + 1:
-                    return b"".join(out), seq
-                self.last_id = seq
-            chunks.popleft()
-            self.size -= len(data)
-            out.append(data)
-        return b"".join(out), None
 
 
 class Topic:
