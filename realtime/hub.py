@@ -40,6 +40,7 @@ LINGER_SECONDS = 5.0
 TICK_SECONDS = 1.0
 # A layer call that takes longer counts as the layer being down.
 LAYER_TIMEOUT = 2.0
+GC_GEN0_THRESHOLD = 20_000
 # A key whose events come closer together than this is busy: its events are
 # coalesced (SSE_COALESCE_MS); a quiet key's event goes out at once.
 BUSY_GAP_SECONDS = 0.05
@@ -111,6 +112,10 @@ class Hub:
             # of the collector's generations, so full collections stay short
             # with many streams open.
             gc.freeze()
+            # Fewer, larger young collections: the fan-out makes short-lived
+            # objects by the thousand per second, and each collection walks
+            # every container still young.
+            gc.set_threshold(GC_GEN0_THRESHOLD, 20, 50)
             self.tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._tick())]
             self.started.set_result(None)
         else:
@@ -252,9 +257,10 @@ class Hub:
         frames = [(sse.frame(event=item["event"], data=item["payload"]), item.get("exclude_user")) for item in items]
         if len(frames) == 1:
             data, exclude = frames[0]
+            item = (None, data)
             for sub in topic.subscribers():
                 if exclude is None or sub.user_id != exclude:
-                    sub.push(None, data)
+                    sub.push_item(item)
             return
         for sub in topic.subscribers():
             mine = [(None, data) for data, exclude in frames if exclude is None or sub.user_id != exclude]
@@ -314,8 +320,9 @@ class Hub:
                 items.append((message["seq"], data))
                 size += len(data)
             if len(items) == 1:
+                item = items[0]
                 for sub in subs:
-                    sub.push(items[0][0], items[0][1])
+                    sub.push_item(item)
             else:
                 for sub in subs:
                     sub.push_many(items, size)
@@ -346,8 +353,9 @@ class Hub:
             data = frames.get(audience)
             if data is None:  # an audience that joined during the read
                 continue
+            item = (seq, data)
             for sub in subs:
-                sub.push(seq, data)
+                sub.push_item(item)
             count += len(subs)
         topic.last_seq = seq
         metrics.EVENTS_DELIVERED.inc(count)

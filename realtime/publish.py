@@ -53,6 +53,21 @@ def ensure_stream(key: str) -> Stream:
         return Stream.objects.get(key=key)
 
 
+def _next_seq(connection, key: str) -> tuple[int, int] | None:
+    """Take ``key``'s next sequence number: (stream id, seq), or None if no row.
+
+    One statement that increments and returns, holding the row's lock until
+    the transaction ends, so numbers are issued in commit order with no gap.
+    (PostgreSQL and SQLite 3.35+ both have UPDATE ... RETURNING.)
+    """
+    table = connection.ops.quote_name(Stream._meta.db_table)
+    last, key_column = connection.ops.quote_name("last_id"), connection.ops.quote_name("key")
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {last} = {last} + 1 WHERE {key_column} = %s RETURNING id, {last}", [key])
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
 def record(
     *,
     key: str,
@@ -72,11 +87,12 @@ def record(
     data = _roundtrip(data)
     variants = {aud: (vtype, _roundtrip(vdata)) for aud, (vtype, vdata) in (variants or {}).items()}
 
-    ensure_stream(key)
-    stream = Stream.objects.select_for_update().get(key=key)
-    stream.last_id += 1
-    stream.save(update_fields=["last_id"])
-    event = Event.objects.create(stream=stream, seq=stream.last_id, type=type, data=data)
+    issued = _next_seq(connection, key)
+    if issued is None:
+        ensure_stream(key)
+        issued = _next_seq(connection, key)
+    stream_id, seq = issued
+    event = Event.objects.create(stream_id=stream_id, seq=seq, type=type, data=data)
 
     message = {
         "type": EVENT_MESSAGE,

@@ -51,6 +51,13 @@ class Subscriber:
             self.chunks.append((seq, data))
             self._grew(len(data))
 
+    def push_item(self, item: tuple[int | None, bytes]) -> None:
+        """Queue one ``(seq, frame)`` shared with other streams: the fan-out
+        allocates nothing per stream."""
+        if not self.closed:
+            self.chunks.append(item)
+            self._grew(len(item[1]))
+
     def push_many(self, items: list[tuple[int | None, bytes]], size: int) -> None:
         """Queue several frames with one wake-up (a coalesced batch)."""
         if not self.closed:

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from .models import Comment, Discussion, DiscussionMessage, Document, Membership, Suggestion, Visibility
-from .permissions import can_moderate, can_read, is_moderator
+from .permissions import can_moderate, can_read, is_moderator, role_of
 
 
 def documents_visible_to(user: Any) -> QuerySet[Document]:
@@ -22,12 +22,19 @@ def documents_visible_to(user: Any) -> QuerySet[Document]:
 
 
 def document_for(user: Any, *, path: str | None = None, pk: Any = None) -> Document | None:
-    """The readable document with that path or id, or None (missing and hidden alike)."""
-    qs = documents_visible_to(user)
-    try:
-        return qs.get(path=path) if path is not None else qs.get(pk=pk)
-    except (Document.DoesNotExist, ValueError, TypeError):
+    """The readable document with that path or id, or None (missing and hidden alike).
+
+    One lookup by a unique key and one membership query (``role_of``, whose
+    answer stays cached on the document for the request's later checks):
+    this runs on every write.
+    """
+    if path is None and not str(pk).isdigit():
         return None
+    lookup = {"path": path} if path is not None else {"pk": pk}
+    document = Document.objects.select_related("stream").filter(**lookup).first()
+    if document is None or role_of(user, document) is None:
+        return None
+    return document
 
 
 def with_open_comment_counts(qs: QuerySet[Document]) -> QuerySet[Document]:
