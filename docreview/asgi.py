@@ -9,9 +9,13 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "docreview.settings")
 
-from django.core.asgi import get_asgi_application  # noqa: E402
+import django  # noqa: E402
 
-django_application = get_asgi_application()
+django.setup(set_prefix=False)
+
+from docreview.handler import OneHopASGIHandler  # noqa: E402
+
+django_application = OneHopASGIHandler()
 
 from realtime.lifecycle import install_graceful_shutdown, lifespan, track_requests  # noqa: E402
 from realtime.stream import EventStreamApp  # noqa: E402
