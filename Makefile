@@ -35,7 +35,7 @@ test-services: install
 	  echo "== server tests on PostgreSQL + Redis =="; \
 	  SECRET_KEY=test-secret-key FAST_PASSWORD_HASHER=1 \
 	  DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/docreview} \
-	  REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/8} \
+	  REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/8} CHANNEL_PREFIX=drtest$$$$ \
 	  $(BIN)/python -m pytest -m "e2e and not browser" $(PYTEST_ARGS); \
 	else echo "PostgreSQL or Redis not on 127.0.0.1: skipped the second pass (REQUIRE_SERVICES=1 makes it required)"; fi
 

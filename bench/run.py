@@ -31,29 +31,27 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.parse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
-
 import report  # noqa: E402
-from procs import ROOT, Child, CpuMeter, Processes, core_busy, free_port, port_accepts, rss_bytes  # noqa: E402
+from plot import plot  # noqa: E402
+from procs import ROOT, Child, CpuMeter, Processes  # noqa: E402
+from stack import (  # noqa: E402
+    BENCH, PY, Database, Sampler, Server, cpu_layout, gc_delta, gc_totals, kernel_queue, merge_kinds, profile_phase,
+    redis_available, redis_cleanup, redis_info, redis_url, scan_log, sum_queries,
+)
 
-BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
-PY = sys.executable
 STREAMS_PER_READER = 4  # under SSE_MAX_CONNECTIONS_PER_USER (5), with room for a reconnect
 PHASES = ("steady", "unbatched", "slow", "reconnect", "redis2")
 # Phases that need less publishing time than --duration to give their figure
 # (keeps the whole suite under 5 minutes); --full-length gives them all of it.
 SHORT_PHASES = {"unbatched": 10.0, "reconnect": 20.0}
-ALL_CORES = sorted(os.sched_getaffinity(0))  # before this process pins itself
 
 
 @dataclass
@@ -78,250 +76,16 @@ class Config:
     backlog: int = 0
     plain_server: bool = False
     profile: bool = False
+    write_server: bool = False
     pin: bool = True
     server_env: dict[str, str] = field(default_factory=dict)
     label: str = ""
 
     def layer_is_redis(self) -> bool:
-        return self.layer == "redis" or (self.layer == "auto" and self.workers > 1)
+        return self.layer == "redis" or (self.layer == "auto" and (self.workers > 1 or self.write_server))
 
 
 # -- environment -------------------------------------------------------------------
-
-
-def redis_url() -> str:
-    return os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-
-
-def redis_available() -> bool:
-    try:
-        import redis
-
-        return bool(redis.Redis.from_url(redis_url(), socket_timeout=1).ping())
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def cpu_layout(workers: int, pin: bool) -> tuple[list[list[int] | None], list[int] | None, str]:
-    """Cores for each server process and for the load generators."""
-    cores = ALL_CORES
-    if not pin or len(cores) < 2 or not shutil.which("taskset"):
-        return [None] * workers, None, f"unpinned ({len(cores)} cores)"
-    if len(cores) >= workers + 1:
-        server = [[cores[i]] for i in range(workers)]
-        client = cores[workers:]
-    else:
-        server = [cores[:-1]] * workers
-        client = cores[-1:]
-    text = "; ".join(f"server {i}: cpu {','.join(map(str, c))}" for i, c in enumerate(server))
-    return server, client, f"{text}; load client + writer: cpu {','.join(map(str, client))}"
-
-
-class Database:
-    """A fresh database for one run, removed afterwards."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.url = os.environ.get("DATABASE_URL", "")
-        self.created = ""
-        if self.url:
-            import psycopg
-
-            parts = urllib.parse.urlsplit(self.url)
-            self.created = f"docreview_bench_{os.getpid()}_{int(time.time())}"
-            self.admin = parts._replace(path="/postgres").geturl()
-            with psycopg.connect(self.admin, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.created}"')
-            self.env = {"DATABASE_URL": parts._replace(path="/" + self.created).geturl()}
-            self.kind = "postgresql"
-        else:
-            self.env = {"SQLITE_PATH": str(workdir / "bench.sqlite3")}
-            self.kind = "sqlite"
-
-    def last_ids(self, paths: list[str]) -> dict[str, int]:
-        """Each document's last event id, read from the table (not through the server,
-        which may be the thing that is overloaded)."""
-        query = "SELECT key, last_id FROM realtime_stream WHERE key = ANY(%s)"
-        if self.kind == "sqlite":
-            import sqlite3
-
-            with sqlite3.connect(self.env["SQLITE_PATH"], timeout=30) as conn:
-                marks = ",".join("?" * len(paths))
-                rows = conn.execute(f"SELECT key, last_id FROM realtime_stream WHERE key IN ({marks})",
-                                    paths).fetchall()
-        else:
-            import psycopg
-
-            with psycopg.connect(self.env["DATABASE_URL"]) as conn:
-                rows = conn.execute(query, (paths,)).fetchall()
-        found = dict(rows)
-        return {path: int(found.get(path, 0)) for path in paths}
-
-    def drop(self) -> None:
-        if self.created:
-            import psycopg
-
-            try:
-                with psycopg.connect(self.admin, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{self.created}" WITH (FORCE)')
-            except Exception as exc:  # noqa: BLE001
-                print(f"bench: could not drop database {self.created}: {exc}", file=sys.stderr)
-
-
-class Server:
-    """One server process (daphne or uvicorn), which can be SIGKILLed and restarted."""
-
-    def __init__(self, procs: Processes, cfg: Config, index: int, env: dict[str, str], cpus: list[int] | None,
-                 workdir: Path) -> None:
-        self.procs, self.cfg, self.index, self.cpus = procs, cfg, index, cpus
-        self.port = free_port()
-        self.log_path = workdir / f"server-{index}.log"
-        self.stats_path = workdir / f"server-{index}-stats.json"
-        self.env = dict(env, BENCH_STATS_PATH=str(self.stats_path))
-        self.proc: subprocess.Popen | None = None
-        self.pids: list[int] = []
-        self.stats: dict[int, dict] = {}  # last stats snapshot of every pid this server had
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def command(self) -> list[str]:
-        app = "docreview.asgi:application"
-        if self.cfg.server == "daphne":
-            bind = (["-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog={self.cfg.backlog}"]
-                    if self.cfg.backlog else ["-b", "127.0.0.1", "-p", str(self.port)])
-            args = ["daphne", *bind, "-v", "0", app]
-        else:
-            args = ["uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port), "--loop", "uvloop",
-                    "--http", "httptools", "--no-access-log", "--timeout-graceful-shutdown", "5"]
-            if self.cfg.backlog:
-                args += ["--backlog", str(self.cfg.backlog)]
-        if self.cfg.plain_server:
-            return [PY, "-m", *args]
-        return [PY, str(BENCH / "serve.py"), *args]
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = self.procs.start(self.command(), cpus=self.cpus, env=self.env, stdout=log,
-                                         stderr=subprocess.STDOUT)
-        self.pids.append(self.proc.pid)
-
-    def wait_accepting(self, timeout: float) -> float:
-        """Poll the port every 5 ms; the moment it first accepts a connection."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server {self.index} exited ({self.proc.returncode}):\n{self.log_tail()}")
-            if port_accepts(self.port):
-                return time.time()
-            time.sleep(0.005)
-        raise TimeoutError(f"server {self.index} not accepting after {timeout}s:\n{self.log_tail()}")
-
-    def wait_healthy(self, timeout: float) -> None:
-        self.wait_accepting(timeout)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"server {self.index} not healthy after {timeout}s:\n{self.log_tail()}")
-
-    def read_stats(self) -> dict | None:
-        try:
-            stats = json.loads(self.stats_path.read_text())
-        except (OSError, ValueError):
-            return None
-        self.stats[stats["pid"]] = stats
-        return stats
-
-    def queries(self) -> int | None:
-        """Statements run by every process this server has had (restarts included)."""
-        self.read_stats()
-        if not self.stats:
-            return None
-        return sum(s["queries"] for s in self.stats.values())
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-    def rss(self) -> int:
-        if self.proc is None:
-            return 0
-        return rss_bytes(self.proc.pid) or 0
-
-    def log_tail(self, n: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
-
-
-class Sampler(threading.Thread):
-    """Every 250 ms: CPU of the servers, the clients, the writer; every core's load."""
-
-    def __init__(self, servers: list[Server], others: dict[str, list[int]]) -> None:
-        super().__init__(daemon=True)
-        self.servers = servers
-        self.others = others
-        self.server_cpu = CpuMeter()
-        self.other_cpu = {name: CpuMeter() for name in others}
-        self.samples: list[dict] = []
-        self.stop_event = threading.Event()
-
-    def snapshot(self) -> dict:
-        pids = [pid for s in self.servers for pid in s.pids]
-        return {
-            "t": time.time(),
-            "server": self.server_cpu.read(pids),
-            "server_rss": sum(s.rss() for s in self.servers),
-            **{name: self.other_cpu[name].read(p) for name, p in self.others.items()},
-            "cores": core_busy(),
-        }
-
-    def run(self) -> None:
-        while not self.stop_event.wait(0.25):
-            self.samples.append(self.snapshot())
-
-
-def redis_info() -> dict[str, float] | None:
-    try:
-        import redis
-
-        client = redis.Redis.from_url(redis_url(), socket_timeout=2)
-        info = client.info()
-        stats = client.info("commandstats")
-    except Exception:  # noqa: BLE001
-        return None
-    return {"commands": info.get("total_commands_processed", 0),
-            "by_command": {name.removeprefix("cmdstat_"): v.get("calls", 0) for name, v in stats.items()},
-            "cpu": float(info.get("used_cpu_user", 0)) + float(info.get("used_cpu_sys", 0)),
-            "net_in": info.get("total_net_input_bytes", 0), "net_out": info.get("total_net_output_bytes", 0)}
-
-
-def redis_cleanup(prefix: str) -> None:
-    try:
-        import redis
-
-        client = redis.Redis.from_url(redis_url(), socket_timeout=5)
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        for i in range(0, len(keys), 500):
-            client.delete(*keys[i:i + 500])
-    except Exception as exc:  # noqa: BLE001
-        print(f"bench: could not clean Redis keys {prefix}*: {exc}", file=sys.stderr)
 
 
 # -- one run ---------------------------------------------------------------------
@@ -331,6 +95,7 @@ def run_once(cfg: Config, procs: Processes, say) -> dict[str, Any]:
     """Everything about one scenario; returns the raw material for ``report``."""
     workdir = Path(tempfile.mkdtemp(prefix="docreview-bench-"))
     servers: list[Server] = []
+    all_servers: list[Server] = []
     clients: list[Child] = []
     db: Database | None = None
     prefix = ""
@@ -347,6 +112,8 @@ def run_once(cfg: Config, procs: Processes, say) -> dict[str, Any]:
         if cfg.layer_is_redis():
             prefix = f"bench{os.getpid()}x{int(time.time() * 1000) % 10**8}"
             env.update({"REDIS_URL": redis_url(), "CHANNEL_PREFIX": prefix})
+        metrics_token = f"bench-{os.getpid()}-{time.time_ns()}"
+        env["METRICS_TOKEN"] = metrics_token
         env.update(cfg.server_env)
         if cfg.profile:
             env["BENCH_PROFILE"] = "1"
@@ -367,9 +134,13 @@ def run_once(cfg: Config, procs: Processes, say) -> dict[str, Any]:
 
         for i in range(cfg.workers):
             servers.append(Server(procs, cfg, i, env, server_cpus[i], workdir))
-        for server in servers:
+        # --write-server: the POSTs go to one more process, on the load
+        # generators' core, so the stream servers' CPU is the fan-out alone.
+        writes_to = [Server(procs, cfg, cfg.workers, env, client_cpus, workdir)] if cfg.write_server else servers
+        all_servers.extend(servers + (writes_to if cfg.write_server else []))
+        for server in all_servers:
             server.start()
-        for server in servers:
+        for server in all_servers:
             server.wait_healthy(90)
         doc_paths = [d["path"] for d in fixtures["docs"]]
         writer_tokens = [w["token"] for w in fixtures["writers"]]
@@ -383,17 +154,18 @@ def run_once(cfg: Config, procs: Processes, say) -> dict[str, Any]:
         # Warm-up with no stream open: the write path alone.  Its first half
         # pays for imports and caches; the second half gives the steady cost.
         if cfg.warmup > 0:
-            writer = start_publisher(procs, cfg, servers, writer_tokens, doc_paths, workdir, "warmup",
+            writer = start_publisher(procs, cfg, writes_to, writer_tokens, doc_paths, workdir, "warmup",
                                      cfg.warmup, client_cpus, load_env, time.time() + 0.2)
             half = time.time() + 0.2 + cfg.warmup / 2
             time.sleep(max(0.0, half - time.time()))
-            pids = [s.proc.pid for s in servers]
-            cpu0, q0 = sampler.server_cpu.read(pids), sum_queries(servers)
-            profile_phase(servers, cfg, "warmup (POSTs, no stream)")
+            pids = [s.proc.pid for s in writes_to]
+            post_meter = CpuMeter()
+            cpu0, q0 = post_meter.read(pids), sum_queries(all_servers)
+            profile_phase(all_servers, cfg, "warmup (POSTs, no stream)")
             writer.wait("done", timeout=cfg.warmup + 60)
             writer.proc.wait(timeout=10)
-            profile_phase(servers, cfg, "")
-            cpu1, q1 = sampler.server_cpu.read(pids), sum_queries(servers)
+            profile_phase(all_servers, cfg, "")
+            cpu1, q1 = post_meter.read(pids), sum_queries(all_servers)
             posts = json.loads((workdir / "writer-warmup.json").read_text())["records"]
             ok = sum(1 for r in posts if r[6] == 201 and r[4] >= half)
             result["warmup"] = {"posts": len(posts), "created": ok, "cpu_s": cpu1 - cpu0,
@@ -422,18 +194,19 @@ def run_once(cfg: Config, procs: Processes, say) -> dict[str, Any]:
                                              "connect_concurrency": cfg.connect_concurrency}))
             clients.append(Child(procs, [PY, str(BENCH / "loadclient.py"), str(spec_path)], cpus=client_cpus,
                                  env=load_env, stderr_path=workdir / f"client-{c}.err"))
-        sampler.others = {"clients": [c.proc.pid for c in clients], "writer": [], "bench": [os.getpid()]}
+        sampler.others = {"clients": [c.proc.pid for c in clients], "writer": [], "bench": [os.getpid()],
+                          "write_server": [s.proc.pid for s in writes_to] if cfg.write_server else []}
         sampler.other_cpu = {name: CpuMeter() for name in sampler.others}
         sampler.start()
 
-        profile_phase(servers, cfg, "open")
+        profile_phase(all_servers, cfg, "open")
         marks["open_start"] = time.time()
         for client in clients:
             client.send(cmd="open")
         for client in clients:
             client.wait("opened", timeout=180)
         marks["open_end"] = time.time()
-        profile_phase(servers, cfg, "")
+        profile_phase(all_servers, cfg, "")
         streaming = sum(c.ask("status", "status")["streaming"] for c in clients)
         say(f"  {streaming}/{cfg.streams} streams open in {marks['open_end'] - marks['open_start']:.1f}s")
         time.sleep(1.0)
@@ -441,13 +214,14 @@ def run_once(cfg: Config, procs: Processes, say) -> dict[str, Any]:
 
         # Publish.
         redis_before = redis_info() if prefix else None
-        q_start = sum_queries(servers)
+        metrics_start = [s.metrics(metrics_token) for s in servers]
+        q_start = sum_queries(all_servers)
         gc_start = gc_totals(servers)
         start_snapshot = sampler.snapshot()
         start_at = time.time() + 0.3
-        profile_phase(servers, cfg, "publish")
+        profile_phase(all_servers, cfg, "publish")
         marks["publish_start"] = start_at
-        writer = start_publisher(procs, cfg, servers, writer_tokens, doc_paths, workdir, "main", cfg.duration,
+        writer = start_publisher(procs, cfg, writes_to, writer_tokens, doc_paths, workdir, "main", cfg.duration,
                                  client_cpus, load_env, start_at)
         sampler.others["writer"] = [writer.proc.pid]
         stalled = resumed = False
@@ -460,7 +234,7 @@ def run_once(cfg: Config, procs: Processes, say) -> dict[str, Any]:
         while True:
             now = time.time()
             try:
-                done = writer.wait("done", timeout=0.05)
+                writer.wait("done", timeout=0.05)
                 break
             except TimeoutError:
                 pass
@@ -501,9 +275,9 @@ def run_once(cfg: Config, procs: Processes, say) -> dict[str, Any]:
                 raise TimeoutError("writer did not finish")
         marks["publish_end"] = time.time()
         if cfg.profile:
-            profile_phase(servers, cfg, "")
+            profile_phase(all_servers, cfg, "")
             time.sleep(0.3)  # one more stats snapshot with the profile
-        q_end = sum_queries(servers)
+        q_end = sum_queries(all_servers)
         gc_end = gc_totals(servers)
         end_snapshot = sampler.snapshot()
         redis_after = redis_info() if prefix else None
@@ -530,6 +304,7 @@ def run_once(cfg: Config, procs: Processes, say) -> dict[str, Any]:
             time.sleep(0.2)
         marks["drained"] = time.time()
         drained_snapshot = sampler.snapshot()
+        metrics_end = [s.metrics(metrics_token) for s in servers]
         rss_end = [s.rss() for s in servers]
         for server in servers:
             slow_closes.extend(scan_log(server, log_offsets, slow_pattern, "bench-slow"))
@@ -541,14 +316,14 @@ def run_once(cfg: Config, procs: Processes, say) -> dict[str, Any]:
             client.ask("finish", "finished", timeout=60, out=path)
             outputs.append(path)
         posts = json.loads((workdir / "writer-main.json").read_text())
-        for server in servers:
+        for server in all_servers:
             server.read_stats()
         result.update({
             "fixtures": {"docs": doc_paths, "writers": writers, "readers": len(readers)},
             "after": after, "final": final, "drained": drained,
             "rss": {"before": rss_before, "open": rss_open, "end": rss_end},
             "queries": {"start": q_start, "end": q_end,
-                        "kinds": merge_kinds(servers), "gc": gc_delta(gc_start, gc_end),
+                        "kinds": merge_kinds(all_servers), "gc": gc_delta(gc_start, gc_end),
                         "gc_pauses": [p for server in servers for st in server.stats.values()
                                       for p in st.get("gc_long", [])
                                       if marks["publish_start"] <= p[0] <= marks["publish_end"]]},
@@ -556,13 +331,14 @@ def run_once(cfg: Config, procs: Processes, say) -> dict[str, Any]:
             "samples": sampler.samples,
             "redis": {"before": redis_before, "after": redis_after} if prefix else None,
             "slow_closes": slow_closes,
+            "server_metrics": {"start": metrics_start, "end": metrics_end},
             "slow_kernel_queue": kernel_probes,
-            "profile": [st["profile"] for server in servers for st in server.stats.values() if st.get("profile")],
+            "profile": [st["profile"] for server in all_servers for st in server.stats.values() if st.get("profile")],
             "posts": posts,
             "client_outputs": outputs,
         })
         t_stop = time.monotonic()
-        for server in servers:
+        for server in all_servers:
             server.stop()
         say(f"  drained in {marks['drained'] - marks['drain_start']:.1f}s"
             f"{'' if drained else ' (gave up: see lost)'}; servers stopped in {time.monotonic() - t_stop:.1f}s")
@@ -573,7 +349,7 @@ def run_once(cfg: Config, procs: Processes, say) -> dict[str, Any]:
         for client in clients:
             if client.proc.poll() is None:
                 client.proc.kill()
-        for server in servers:
+        for server in all_servers:
             server.stop()
         if prefix:
             redis_cleanup(prefix)
@@ -583,100 +359,6 @@ def run_once(cfg: Config, procs: Processes, say) -> dict[str, Any]:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             say(f"  kept {workdir}")
-
-
-def kernel_queue(server_port: int, client_port: int) -> dict[str, int] | None:
-    """Bytes the kernel holds for the server's side of one connection (``ss``):
-    Send-Q (unacknowledged) and wmem_queued (the whole send queue)."""
-    if not shutil.which("ss"):
-        return None
-    out = subprocess.run(["ss", "-tmnH", "state", "established",
-                          f"( sport = :{server_port} and dport = :{client_port} )"],
-                         capture_output=True, text=True, timeout=5, check=False).stdout.split()
-    found: dict[str, int] = {}
-    if len(out) >= 2 and out[1].isdigit():
-        found["send_q"] = int(out[1])
-    for token in out:
-        if token.startswith("skmem:("):
-            for part in token[7:-1].split(","):
-                name = "".join(ch for ch in part if ch.isalpha())
-                value = part[len(name):]
-                if name == "w" and value.isdigit():
-                    found["wmem_queued"] = int(value)
-                if name == "tb" and value.isdigit():
-                    found["sndbuf"] = int(value)
-    return found or None
-
-
-def profile_phase(servers: list[Server], cfg: Config, phase: str) -> None:
-    """Tell the servers' sampling profilers which phase this is ("" stops them)."""
-    if not cfg.profile:
-        return
-    for server in servers:
-        flag = Path(str(server.stats_path) + ".profile-on")
-        if phase:
-            flag.write_text(phase)
-        else:
-            flag.unlink(missing_ok=True)
-
-
-def gc_totals(servers: list[Server]) -> dict[str, list[float]]:
-    """Collections and pause seconds so far, by generation, over every server process."""
-    for server in servers:
-        server.read_stats()
-    return merge_gc(servers)
-
-
-def gc_delta(before: dict, after: dict) -> dict[str, dict[str, float]]:
-    out = {}
-    for gen, (count, total, worst) in after.items():
-        c0, t0, _ = before.get(gen, [0, 0.0, 0.0])
-        out[gen] = {"count": count - c0, "total_ms": round((total - t0) * 1000, 1),
-                    "max_ms_whole_life": round(worst * 1000, 1)}
-    return out
-
-
-def sum_queries(servers: list[Server]) -> int | None:
-    values = [s.queries() for s in servers]
-    return None if any(v is None for v in values) else sum(values)
-
-
-def merge_kinds(servers: list[Server]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for server in servers:
-        for stats in server.stats.values():
-            for kind, n in stats.get("kinds", {}).items():
-                out[kind] = out.get(kind, 0) + n
-    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
-
-
-def merge_gc(servers: list[Server]) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {}
-    for server in servers:
-        for stats in server.stats.values():
-            for gen, (count, total, worst) in stats.get("gc", {}).items():
-                have = out.setdefault(gen, [0, 0.0, 0.0])
-                have[0] += count
-                have[1] += total
-                have[2] = max(have[2], worst)
-    return out
-
-
-def scan_log(server: Server, offsets: dict[int, int], needle: str, user_prefix: str) -> list[dict]:
-    """New log lines of ``server`` saying a ``user_prefix`` stream was closed with ``needle``."""
-    found = []
-    try:
-        with open(server.log_path, "rb") as fh:
-            fh.seek(offsets[server.index])
-            data = fh.read()
-    except OSError:
-        return found
-    end = data.rfind(b"\n") + 1
-    offsets[server.index] += end
-    for line in data[:end].decode(errors="replace").splitlines():
-        if needle in line and f"user={user_prefix}" in line:
-            found.append({"t": time.time(), "line": line[-200:]})
-    return found
 
 
 def start_publisher(procs: Processes, cfg: Config, servers: list[Server], tokens: list[str], docs: list[str],
@@ -718,6 +400,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     p.add_argument("--drain-timeout", type=float, default=20.0, help="max seconds to wait for the streams after "
                                                                       "the last POST [20]")
     p.add_argument("--connect-concurrency", type=int, default=64, help="handshakes in flight while opening [64]")
+    p.add_argument("--write-server", action="store_true",
+                   help="send the POSTs to one more server process (on the load generators' core, Redis layer), so "
+                        "the stream servers' CPU is the fan-out alone")
     p.add_argument("--layer", choices=("auto", "memory", "redis"), default="auto",
                    help="channel layer: auto = Redis when --workers > 1 [auto]")
     p.add_argument("--backlog", type=int, default=0, help="listen backlog (0: the server's default)")
@@ -742,8 +427,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
                   warmup=args.warmup, writers=args.writers, clients=args.clients, body_bytes=args.body_bytes,
                   kill_at=args.kill_at, drain_timeout=args.drain_timeout,
                   connect_concurrency=args.connect_concurrency, layer=args.layer, backlog=args.backlog,
-                  plain_server=args.plain_server, profile=args.profile, pin=not args.no_pin, server_env=extra)
-    single = args.workers is not None or args.reconnect or args.slow_readers is not None
+                  plain_server=args.plain_server, profile=args.profile, pin=not args.no_pin, server_env=extra,
+                  write_server=args.write_server)
+    single = args.workers is not None or args.reconnect or args.slow_readers is not None or args.write_server
     phases = [x for x in args.phases.split(",") if x] or (["single"] if single else list(PHASES))
     for phase in phases:
         if phase not in PHASES + ("single",):
@@ -767,7 +453,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
                 cfg = replace(cfg, workers=args.workers if (args.workers or 1) > 1 else 2)
             if phase == "single":
                 cfg = replace(cfg, label=f"{server}-w{cfg.workers}" + ("-reconnect" if cfg.reconnect else "")
-                              + ("-slow" if cfg.slow_readers else ""))
+                              + ("-slow" if cfg.slow_readers else "") + ("-writeserver" if cfg.write_server else ""))
             configs.append(cfg)
     return args, configs
 
@@ -831,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     base.with_suffix(".json").write_text(json.dumps(document, indent=1))
     if not args.no_png:
         try:
-            report.plot(document, base.with_suffix(".png"))
+            plot(document, base.with_suffix(".png"))
         except Exception as exc:  # noqa: BLE001
             print(f"bench: no PNG: {exc}", file=sys.stderr)
     print(report.summary(document, base))

@@ -76,6 +76,9 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if not self.running:
+                client.close()
+                return
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -106,6 +109,12 @@ class TcpProxy:
     def cut(self) -> None:
         self.running = False
         if self.listener is not None:
+            # shutdown() first: close() alone leaves a thread blocked in
+            # accept() accepting on, and the "down" database would answer.
+            try:
+                self.listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self.listener.close()
             self.listener = None
         with self.lock:
