@@ -21,7 +21,7 @@ run: install
 	DEBUG=1 $(BIN)/python manage.py seed_demo
 	DEBUG=1 $(BIN)/python manage.py collectstatic --noinput -v0
 	@echo "doc-review on http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
-	DEBUG=1 $(BIN)/daphne -b $(HOST) -p $(PORT) docreview.asgi:application
+	DEBUG=1 $(BIN)/daphne -e tcp:port=$(PORT):interface=$(HOST):backlog=1024 docreview.asgi:application
 
 # The whole suite on the defaults (SQLite, in-memory layer), then the server
 # tests again on PostgreSQL + Redis when those answer on 127.0.0.1 (always
