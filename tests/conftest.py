@@ -133,3 +133,9 @@ def fresh_rate_limits():
     ratelimit.bucket.cache_clear()
     yield
     ratelimit.bucket.cache_clear()
+
+
+@pytest.fixture
+def tokens(maintainer, reviewer, viewer, outsider):
+    """API tokens of the ``document`` fixture's people (and an outsider), by username."""
+    return {user.username: token_for(user) for user in (maintainer, reviewer, viewer, outsider)}

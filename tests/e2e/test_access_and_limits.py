@@ -12,8 +12,7 @@ from django.contrib.auth.models import User
 
 from realtime.models import Event
 from reviews import services
-from reviews.models import Comment, Role
-from tests.conftest import DOC_CONTENT, token_for
+from reviews.models import Comment
 from tests.support.sse import EventStream
 from tests.support.waiting import wait_for
 
@@ -22,12 +21,8 @@ PATH = "guides/setup.md"
 
 
 @pytest.fixture
-def world(maintainer, reviewer, viewer, outsider, transactional_db):
-    doc = services.document_create(user=maintainer, path=PATH, title="Setup", content=DOC_CONTENT)
-    services.member_set(document=doc, user=reviewer, role=Role.REVIEWER)
-    services.member_set(document=doc, user=viewer, role=Role.VIEWER)
-    tokens = {u.username: token_for(u) for u in (maintainer, reviewer, viewer, outsider)}
-    return doc, tokens
+def world(transactional_db, document, tokens):
+    return document, tokens
 
 
 def auth(token):

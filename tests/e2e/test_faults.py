@@ -21,7 +21,7 @@ from django.db import connection
 from realtime.models import Event
 from reviews import services
 from reviews.models import Role
-from tests.conftest import DOC_CONTENT, REQUIRE_SERVICES, need, token_for
+from tests.conftest import REQUIRE_SERVICES, need
 from tests.support.faults import RedisServer, TcpProxy
 from tests.support.server import ROOT
 from tests.support.sse import EventStream, ResumingStream
@@ -41,11 +41,8 @@ def assert_matches_table(ids: list[int], *, after: int = 0) -> None:
 
 
 @pytest.fixture
-def world(maintainer, reviewer, viewer, transactional_db):
-    doc = services.document_create(user=maintainer, path=PATH, title="Setup", content=DOC_CONTENT)
-    services.member_set(document=doc, user=reviewer, role=Role.REVIEWER)
-    services.member_set(document=doc, user=viewer, role=Role.VIEWER)
-    return doc, {u.username: token_for(u) for u in (maintainer, reviewer, viewer)}
+def world(transactional_db, document, tokens):
+    return document, tokens
 
 
 @pytest.fixture
