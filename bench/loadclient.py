@@ -152,15 +152,7 @@ class Client:
         """Close the socket; like EventSource, come back after ``retry`` ms."""
         if st.state in (CONNECTING, HEADERS):
             self.in_handshake -= 1
-        if st.sock is not None:
-            try:
-                self.ep.unregister(st.fd)
-            except (OSError, ValueError):
-                pass
-            self.by_fd.pop(st.fd, None)
-            st.sock.close()
-            st.sock = None
-            st.fd = -1
+        self._close_socket(st)
         if st.state == STREAMING:
             st.closed_at.append(time.time())
         st.state = IDLE
@@ -233,7 +225,7 @@ class Client:
         if st.stalled and st.state == STREAMING:
             self.ep.unregister(st.fd)
 
-    def close_quietly(self, st: Stream) -> None:
+    def _close_socket(self, st: Stream) -> None:
         if st.sock is not None:
             try:
                 self.ep.unregister(st.fd)
@@ -243,6 +235,9 @@ class Client:
             st.sock.close()
             st.sock = None
             st.fd = -1
+
+    def close_quietly(self, st: Stream) -> None:
+        self._close_socket(st)
         st.state = IDLE
         st.buf = b""
 
