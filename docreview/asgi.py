@@ -5,6 +5,7 @@ Django.  Lifespan messages (uvicorn sends them) close open streams on shutdown
 so their clients reconnect at once.
 """
 
+import asyncio
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "docreview.settings")
@@ -18,6 +19,7 @@ from docreview.handler import OneHopASGIHandler  # noqa: E402
 django_application = OneHopASGIHandler()
 
 from realtime.lifecycle import install_graceful_shutdown, lifespan, track_requests  # noqa: E402
+from realtime.publish import bind_server_loop  # noqa: E402
 from realtime.stream import EventStreamApp  # noqa: E402
 
 event_stream = EventStreamApp()
@@ -26,6 +28,7 @@ EVENT_PATHS = {"/api/events", "/api/events/"}
 
 
 async def application(scope, receive, send):
+    bind_server_loop(asyncio.get_running_loop())
     if scope["type"] == "http" and scope["path"] in EVENT_PATHS:
         install_graceful_shutdown()
         return await event_stream(scope, receive, send)

@@ -117,10 +117,15 @@ TEMPLATES = [
 SQLITE_PATH = os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3"))
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 
+# Connections are kept (and checked before reuse): every request's sync work
+# runs on one long-lived thread (docreview.handler), and the event stream's
+# queries on the event loop's small, long-lived executor, so a process holds
+# at most a handful of connections, reused instead of opened per request.
+CONN_MAX_AGE = env_int("CONN_MAX_AGE", 600)
+
 if DATABASE_URL:
-    # Long-lived connections are wrong under ASGI: each sync_to_async call may
-    # land on another thread, and a kept connection per thread leaks. Keep 0.
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=CONN_MAX_AGE,
+                                                  conn_health_checks=True)}
 else:
     DATABASES = {
         "default": {
@@ -139,6 +144,8 @@ else:
             # against the test database.
             "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH")
                      or f"{os.environ.get('TMPDIR', '/tmp')}/docreview-test-{os.getpid()}.sqlite3"},
+            "CONN_MAX_AGE": CONN_MAX_AGE,
+            "CONN_HEALTH_CHECKS": True,
         }
     }
 

@@ -11,15 +11,19 @@ from django.core.checks import Warning, register
 @register(deploy=False)
 def stream_deployment_checks(app_configs, **kwargs):
     warnings = []
-    if getattr(settings, "ASGI_APPLICATION", None):
-        for alias, db in settings.DATABASES.items():
-            if db.get("CONN_MAX_AGE"):
-                warnings.append(Warning(
-                    f"DATABASES[{alias!r}]['CONN_MAX_AGE'] is {db['CONN_MAX_AGE']} under ASGI.",
-                    hint="Each sync_to_async call may run on another thread; persistent connections pile up "
-                         "one per thread and are never closed. Use 0 (or a pooler such as pgbouncer).",
-                    id="realtime.W001",
-                ))
+    # Persistent connections are fine here: requests run their sync work on one
+    # thread (docreview.handler) and the stream's queries on a small executor.
+    # Unchecked, though, a kept connection that the database dropped (a
+    # restart, a failover) fails the next request made on it.
+    for alias, db in settings.DATABASES.items():
+        if db.get("CONN_MAX_AGE") != 0 and not db.get("CONN_HEALTH_CHECKS"):
+            warnings.append(Warning(
+                f"DATABASES[{alias!r}] keeps connections (CONN_MAX_AGE={db.get('CONN_MAX_AGE')}) "
+                "without CONN_HEALTH_CHECKS.",
+                hint="After a database restart, the first request on each kept connection would fail. "
+                     "Set CONN_HEALTH_CHECKS = True, or CONN_MAX_AGE = 0.",
+                id="realtime.W001",
+            ))
     workers = os.environ.get("WEB_CONCURRENCY", "1")
     if workers.isdigit() and int(workers) > 1 and not settings.REDIS_URL:
         warnings.append(Warning(

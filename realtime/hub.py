@@ -84,7 +84,7 @@ class Hub:
         self.tasks: list[asyncio.Task[None]] = []
         self.layer_ok = True
         self.coalesce = settings.SSE_COALESCE_MS / 1000.0
-        self.last_resync = 0.0
+        self.last_resync = time.monotonic()
         self.last_refresh = time.monotonic()
         self.last_renew = time.monotonic()
         self.last_sweep = time.monotonic()

@@ -119,15 +119,51 @@ async def _send_bounded(group: str, message: dict[str, Any]) -> None:
     await asyncio.wait_for(get_channel_layer().group_send(group, message), timeout=PUBLISH_TIMEOUT)
 
 
+# The event loop of the server process (daphne's or uvicorn's), set by the
+# ASGI entry point.  A request's sync work runs on another thread; it hands
+# each publish to this loop and returns at once, instead of blocking its
+# thread (and every request queued behind it) until the loop gets round to it.
+_server_loop: asyncio.AbstractEventLoop | None = None
+_in_flight: set[asyncio.Task] = set()
+
+
+def bind_server_loop(loop: asyncio.AbstractEventLoop) -> None:
+    global _server_loop
+    _server_loop = loop
+
+
+def _hand_off(group: str, message: dict[str, Any]) -> bool:
+    """Schedule the publish on the server's loop; False if there is none to use."""
+    loop = _server_loop
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return False
+    try:
+        if asyncio.get_running_loop() is loop:
+            task = loop.create_task(abroadcast(group, message))
+            _in_flight.add(task)
+            task.add_done_callback(_in_flight.discard)
+            return True
+    except RuntimeError:
+        pass  # no loop in this thread: the usual case
+    asyncio.run_coroutine_threadsafe(abroadcast(group, message), loop)
+    return True
+
+
 def broadcast(key: str, message: dict[str, Any]) -> bool:
     """Hand ``message`` to every process that has ``key`` open.
 
     Never raises: a failed publish is logged and counted; the event is in the
-    table and every hub's resync delivers it.
+    table and every hub's resync delivers it.  Inside a server process the
+    publish is handed to the server's loop and this returns at once (True
+    means handed off); elsewhere (a management command, the shell) it is sent
+    before returning.  Each hub puts a key's events back in sequence order.
     """
     message = dict(message, sent=time.time())
+    group = group_for(key)
+    if _hand_off(group, message):
+        return True
     try:
-        async_to_sync(_send_bounded)(group_for(key), message)
+        async_to_sync(_send_bounded)(group, message)
     except Exception:  # noqa: BLE001 - a publish failure must never reach the writer
         metrics.PUBLISH_FAILURES.inc()
         logger.warning("publish failed for %s seq=%s; streams will catch up from the table",
@@ -159,8 +195,11 @@ async def abroadcast(group: str, message: dict[str, Any]) -> bool:
         await asyncio.wait_for(get_channel_layer().group_send(group, message), timeout=PUBLISH_TIMEOUT)
     except Exception:  # noqa: BLE001
         metrics.PUBLISH_FAILURES.inc()
-        logger.warning("publish of %s to %s failed", message.get("type"), group, exc_info=True)
+        logger.warning("publish of %s to %s failed (seq=%s)", message.get("type"), group, message.get("seq"),
+                       exc_info=True)
         return False
+    if message.get("type") == EVENT_MESSAGE:
+        metrics.EVENTS_PUBLISHED.inc()
     return True
 
 

@@ -91,7 +91,8 @@ def test_removed_member_stream_closes_within_5s_and_sees_nothing_after(server, w
     doc, tokens = world
     stream = EventStream(srv.base_url, PATH, token=tokens["vera"]).wait_connected()
     try:
-        services.comment_create(author=User.objects.get(username="rob"), document=doc, body="before")
+        assert httpx.post(srv.base_url + "/api/comments/", json={"docPath": PATH, "body": "before"},
+                          headers=auth(tokens["rob"])).status_code == 201
         stream.wait_for_id(1)
         vera = User.objects.get(username="vera")
         removed_at = time.monotonic()

@@ -244,7 +244,8 @@ def test_session_cookie_opens_the_stream(setup):
     stream = EventStream(srv.base_url, "guides/setup.md", headers={"Cookie": cookie}).wait_connected()
     try:
         assert stream.status == 200
-        services.comment_create(author=User.objects.get(username="rob"), document=setup["doc"], body="hi")
+        response = post(srv, setup["tokens"]["rob"], "/api/comments/", {"docPath": "guides/setup.md", "body": "hi"})
+        assert response.status_code == 201
         stream.wait_for_id(1)
     finally:
         stream.close()

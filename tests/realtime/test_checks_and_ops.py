@@ -38,13 +38,16 @@ def test_missing_secret_key_with_debug_off_refuses_to_start():
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
 
 
-def test_custom_checks_warn_about_persistent_connections_and_workers_without_redis(settings, monkeypatch):
-    settings.DATABASES = {**settings.DATABASES, "default": {**settings.DATABASES["default"], "CONN_MAX_AGE": 60}}
+def test_custom_checks_warn_about_unchecked_persistent_connections_and_workers_without_redis(settings,
+                                                                                            monkeypatch):
+    settings.DATABASES = {**settings.DATABASES, "default": {**settings.DATABASES["default"], "CONN_MAX_AGE": 60,
+                                                            "CONN_HEALTH_CHECKS": False}}
     settings.REDIS_URL = ""
     monkeypatch.setenv("WEB_CONCURRENCY", "4")
     ids = {warning.id for warning in stream_deployment_checks(None)}
     assert ids >= {"realtime.W001", "realtime.W002"}
-    settings.DATABASES = {**settings.DATABASES, "default": {**settings.DATABASES["default"], "CONN_MAX_AGE": 0}}
+    settings.DATABASES = {**settings.DATABASES, "default": {**settings.DATABASES["default"], "CONN_MAX_AGE": 60,
+                                                            "CONN_HEALTH_CHECKS": True}}
     settings.REDIS_URL = "redis://127.0.0.1:6379/0"
     assert not {w.id for w in stream_deployment_checks(None)} & {"realtime.W001", "realtime.W002"}
 
