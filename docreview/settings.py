@@ -255,6 +255,11 @@ SSE_MAX_CONNECTIONS_PER_DOCUMENT = env_int("SSE_MAX_CONNECTIONS_PER_DOCUMENT", 1
 # A stream whose unsent frames pass this many bytes is closed; its client
 # resumes with Last-Event-ID, so nothing is lost and nobody else waits.
 SSE_MAX_BUFFER_BYTES = env_int("SSE_MAX_BUFFER_BYTES", 1024 * 1024)
+# The kernel send buffer of each stream's socket (SO_SNDBUF; Linux doubles
+# it).  Left alone, Linux grows it to tcp_wmem's maximum (4 MB) for a client
+# that does not read, and SSE_MAX_BUFFER_BYTES would only start to count after
+# that.  0 leaves it to the kernel.
+SSE_SEND_BUFFER_BYTES = env_int("SSE_SEND_BUFFER_BYTES", 64 * 1024)
 # How often each process compares its documents' last sequence numbers with
 # the event table, to fill what the channel layer silently dropped.
 SSE_RESYNC_SECONDS = env_float("SSE_RESYNC_SECONDS", 5.0)

@@ -33,6 +33,7 @@ from .auth import authenticate
 from .hub import Subscriber, get_hub
 from .leases import Acquired, Lease, get_store
 from .origins import origin_allowed
+from .transport import Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +179,9 @@ class EventStreamApp:
 
     async def _stream(self, scope, receive, send, sub: Subscriber, replay: log.Replay, first: bool) -> None:
         watcher = asyncio.create_task(self._watch_disconnect(receive, sub))
+        outbox = Outbox(send)
+        outbox.cap_send_buffer(settings.SSE_SEND_BUFFER_BYTES)
+        sub.on_slow = outbox.abort
         try:
             await send({
                 "type": "http.response.start",
@@ -213,11 +217,16 @@ class EventStreamApp:
                 if data:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
                     sub.last_write = time.monotonic()
+                    # What the server holds unsent counts against the same
+                    # bound as the hub's buffer (daphne never makes send wait).
+                    if outbox.pending() + sub.size > sub.max_bytes:
+                        sub.close("slow")
+                        break
                 if gap is not None:
                     await self._catch_up(send, sub, upto=gap - 1)
                 if sub.closed and not sub.chunks:
                     break
-            if sub.reason != "client_gone":
+            if sub.reason not in ("client_gone", "slow"):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             sub.close("client_gone")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 from django.conf import settings
 
@@ -23,7 +23,7 @@ class Subscriber:
 
     __slots__ = (
         "key", "audience", "user_id", "last_id", "chunks", "size", "waiter",
-        "closed", "reason", "last_write", "deadline", "max_bytes", "info", "lease", "opened_at",
+        "closed", "reason", "last_write", "deadline", "max_bytes", "info", "lease", "opened_at", "on_slow",
     )
 
     def __init__(self, *, key: str, audience: str, user_id: int | None, lifetime: float | None = None,
@@ -44,6 +44,9 @@ class Subscriber:
         self.info = info or {}
         self.lease = lease
         self.opened_at = time.time()
+        # Called when the stream is closed for not reading: drops the
+        # connection, whose own buffers may be what the client stopped reading.
+        self.on_slow: Callable[[], None] | None = None
 
     def push(self, seq: int | None, data: bytes) -> None:
         """Queue a frame (``seq`` None: an ephemeral frame or a comment line)."""
@@ -80,6 +83,8 @@ class Subscriber:
             self.closed = True
             self.reason = reason
             self._wake()
+            if reason == "slow" and self.on_slow is not None:
+                self.on_slow()
 
     def _wake(self) -> None:
         waiter = self.waiter
