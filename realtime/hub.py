@@ -175,11 +175,6 @@ class Hub:
         topic.audiences.setdefault(sub.audience, set()).add(sub)
         metrics.STREAMS_OPEN.inc()
 
-    def last_seq(self, key: str) -> int | None:
-        """The last seq this process has delivered for ``key`` (None: not joined)."""
-        topic = self.topics.get(key)
-        return topic.last_seq if topic is not None else None
-
     def unsubscribe(self, sub: Subscriber) -> None:
         topic = self.topics.get(sub.key)
         if topic is None:

@@ -20,8 +20,8 @@ CHUNK = 500
 
 # The stream's and the hub's reads run in the default executor's threads, not
 # the single thread Django's sync views share (thread_sensitive): a reconnect
-# storm reads in parallel instead of queueing behind requests.  Those threads
-# live as long as the process, and keep their connections (CONN_MAX_AGE).
+# storm reads in parallel instead of queueing behind requests.  Each call
+# closes its connection afterwards (CONN_MAX_AGE=0).
 in_thread = partial(database_sync_to_async, thread_sensitive=False)
 
 
@@ -60,7 +60,6 @@ class Replay:
     reset: bool = False
     frames: list[tuple[int, bytes]] = field(default_factory=list)
     more: bool = False  # frames stop before last_id: read on with ``read_frames``
-    catch_up_to: int = 0  # set by the stream: read on from the table up to here before going live
 
 
 def read_replay(key: str, *, after: int | None, limit: int, audience: str) -> Replay:

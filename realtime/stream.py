@@ -66,17 +66,11 @@ def parse_event_id(raw: str | None) -> int | None:
     return int(raw)
 
 
-def _admit(headers: list[tuple[bytes, bytes]], key: str, after: int | None,
-           replay: bool) -> tuple[Any, str | None, log.Replay | None]:
-    """Who is asking, as which audience they read ``key`` (None: they may not),
-    and, if ``replay``, what they missed: one trip to a worker thread per open."""
+def _authorize(headers: list[tuple[bytes, bytes]], key: str) -> tuple[Any, str | None]:
     user = authenticate(headers)
-    if not user.is_authenticated or not key or not policy().is_valid_key(key):
-        return user, None, None
-    audience = policy().audience_for(user, key)
-    if audience is None or not replay:
-        return user, audience, None
-    return user, audience, log.read_replay(key, after=after, limit=settings.SSE_REPLAY_LIMIT, audience=audience)
+    if not user.is_authenticated:
+        return user, None
+    return user, policy().audience_for(user, key)
 
 
 async def _respond_json(send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
@@ -121,16 +115,8 @@ class EventStreamApp:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         key = (query.get("docPath") or [""])[0]
         headers = scope.get("headers", [])
-        header_id = _header(scope, b"last-event-id")
-        raw_id = header_id if header_id not in (None, "") else (query.get("lastEventId") or [""])[0]
         try:
-            last_event_id, bad_id = parse_event_id(raw_id), None
-        except Reject as reject:  # answered after the checks that come first
-            last_event_id, bad_id = None, reject
-        # The replay is read with the checks, before the stream joins the hub:
-        # events committed in between are caught up right after joining.
-        try:
-            user, audience, replay = await log.in_thread(_admit)(headers, key, last_event_id, bad_id is None)
+            user, audience = await log.in_thread(_authorize)(headers, key)
         except DatabaseError:
             raise Reject(503, {"detail": "Service temporarily unavailable."}, [(b"retry-after", b"2")])
         if not user.is_authenticated:
@@ -142,8 +128,8 @@ class EventStreamApp:
             raise Reject(400, {"docPath": ["Enter a valid document path."]})
         if audience is None:
             raise Reject(404, {"detail": "Not found."})
-        if bad_id is not None:
-            raise bad_id
+        header_id = _header(scope, b"last-event-id")
+        last_event_id = parse_event_id(header_id if header_id not in (None, "") else (query.get("lastEventId") or [""])[0])
         if get_hub().stopping:
             raise Reject(503, {"detail": "Server restarting."}, [(b"retry-after", b"1")])
         if not origin_allowed(scope):
@@ -160,6 +146,9 @@ class EventStreamApp:
         hub = get_hub()
         try:
             await hub.subscribe(sub)
+            replay = await log.in_thread(log.read_replay)(
+                key, after=last_event_id, limit=settings.SSE_REPLAY_LIMIT, audience=audience
+            )
         except DatabaseError:
             hub.unsubscribe(sub)
             await presence.left(lease)
@@ -168,9 +157,6 @@ class EventStreamApp:
             hub.unsubscribe(sub)
             await presence.left(lease)
             raise
-        # What the hub delivered before this stream joined and the replay did
-        # not cover is read from the table before going live.
-        replay.catch_up_to = max(replay.last_id, hub.last_seq(key) or 0)
         logger.info("stream open doc=%s user=%s last_event_id=%s replay=%d%s", key, sub.info["username"],
                     last_event_id, len(replay.frames), " reset" if replay.reset else "")
         return sub, replay, acquired.went_online
@@ -220,8 +206,8 @@ class EventStreamApp:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             await send({"type": "http.response.body", "body": b"".join(head), "more_body": True})
-            if sub.last_id < replay.catch_up_to:
-                await self._catch_up(send, sub, upto=replay.catch_up_to)
+            if replay.more:
+                await self._catch_up(send, sub, upto=replay.last_id)
             await self._presence(send, sub, first)
             while True:
                 await sub.wait()
