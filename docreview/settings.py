@@ -260,6 +260,17 @@ SSE_MAX_BUFFER_BYTES = env_int("SSE_MAX_BUFFER_BYTES", 1024 * 1024)
 # that does not read, and SSE_MAX_BUFFER_BYTES would only start to count after
 # that.  0 leaves it to the kernel.
 SSE_SEND_BUFFER_BYTES = env_int("SSE_SEND_BUFFER_BYTES", 64 * 1024)
+# Stream opens: a granted (token, document) is reused for this long by the
+# process that checked it.  Every revocation (membership, visibility, password,
+# deactivation, logout, token deleted) evicts it on every process within the
+# revocation poll (1 s), as it closes the streams already open.  0: no cache.
+SSE_AUTH_CACHE_SECONDS = env_float("SSE_AUTH_CACHE_SECONDS", 10.0)
+# The last events of each document with open streams, kept encoded per
+# audience in the process, so a reconnect replays from memory.  Older
+# Last-Event-IDs read the table.  0: always read the table.
+SSE_REPLAY_RING = env_int("SSE_REPLAY_RING", 256)
+# Worker threads (each with its kept connection) for the event stream's reads.
+SSE_DB_THREADS = env_int("SSE_DB_THREADS", 4)
 # How often each process compares its documents' last sequence numbers with
 # the event table, to fill what the channel layer silently dropped.
 SSE_RESYNC_SECONDS = env_float("SSE_RESYNC_SECONDS", 5.0)

@@ -50,7 +50,8 @@ class Topic:
     """The local streams of one key, by audience, and the last seq delivered."""
 
     __slots__ = ("key", "group", "audiences", "last_seq", "ready", "inbox", "filling", "linger",
-                 "pending", "flush", "last_event_at")
+                 "pending", "flush", "last_event_at", "rings", "ring_first", "first_kept", "ring_loading",
+                 "ring_tail", "presence_blob", "presence_gen", "presence_fetch", "ring_divergent", "ring_dirty")
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -65,6 +66,20 @@ class Topic:
         self.pending: list[dict[str, Any]] = []
         self.flush: asyncio.TimerHandle | None = None
         self.last_event_at = 0.0
+        # Replay ring: the key's recent frames as each audience sees them,
+        # contiguous from ``ring_first`` to the last frame pushed.  None while
+        # unusable (not loaded yet, or dropped because redaction changed).
+        self.rings: dict[str, list[tuple[int, bytes]]] | None = None
+        self.ring_first = 0
+        self.first_kept = 1
+        self.ring_loading: asyncio.Future[None] | None = None
+        self.ring_tail: list[tuple[int, dict[str, bytes]]] = []
+        self.ring_divergent = 0  # entries whose frames differ between audiences (redacted)
+        self.ring_dirty = False
+        # The presence frames a new stream is sent, until presence changes.
+        self.presence_blob: bytes | None = None
+        self.presence_gen = 0
+        self.presence_fetch: asyncio.Future[bytes] | None = None
 
     def subscribers(self):
         for subs in self.audiences.values():
@@ -72,6 +87,20 @@ class Topic:
 
     def __len__(self) -> int:
         return sum(len(subs) for subs in self.audiences.values())
+
+
+# Events kept per key and audience for replay (SSE_REPLAY_RING): a reconnect
+# storm replays from memory, one read of the table per key rather than one per
+# stream.  The ring is trimmed by a quarter at a time.
+
+
+def ring_audiences(first: str | None) -> list[str]:
+    from .access import policy
+
+    known = list(getattr(policy(), "audiences", lambda: [])())
+    if first is not None and first not in known:
+        known.append(first)
+    return known
 
 
 class Hub:
@@ -90,6 +119,9 @@ class Hub:
         self.last_sweep = time.monotonic()
         self.revocation_cursor: int | None = None
         self.stopping = False
+        from .gate import Gate
+
+        self.gate = Gate()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -133,6 +165,7 @@ class Hub:
 
         A stream opened after the revocation was authorised after it, so it stays.
         """
+        self.gate.evict(user_id, key)
         closed = 0
         topics = [self.topics[key]] if key and key in self.topics else ([] if key else list(self.topics.values()))
         for topic in topics:
@@ -156,7 +189,10 @@ class Hub:
             self.topics[sub.key] = topic
             try:
                 await self._join(topic)
-                topic.last_seq = await log.in_thread(log.last_id)(sub.key)
+                recent = await log.in_thread(log.read_recent)(
+                    sub.key, limit=settings.SSE_REPLAY_RING, audiences=ring_audiences(sub.audience))
+                topic.last_seq = recent.last_id
+                self._set_ring(topic, recent)
             except BaseException as exc:
                 if self.topics.get(sub.key) is topic:
                     del self.topics[sub.key]
@@ -174,6 +210,130 @@ class Hub:
             await asyncio.shield(topic.ready)
         topic.audiences.setdefault(sub.audience, set()).add(sub)
         metrics.STREAMS_OPEN.inc()
+
+    # -- replay ring -----------------------------------------------------------
+
+    @staticmethod
+    def _set_ring(topic: Topic, recent: log.Recent) -> None:
+        topic.first_kept = recent.first_kept
+        topic.ring_first = recent.first
+        topic.rings = {aud: list(frames) for aud, frames in recent.frames.items()}
+        rings = list(topic.rings.values())
+        topic.ring_divergent = sum(1 for entries in zip(*rings) if len({data for _, data in entries}) > 1) \
+            if len(rings) > 1 else 0
+
+    @staticmethod
+    def _ring_last(topic: Topic) -> int:
+        for frames in topic.rings.values():
+            return frames[-1][0] if frames else topic.ring_first - 1
+        return topic.ring_first - 1
+
+    def _frame_for(self, frames: dict[str, bytes] | None, message, aud: str) -> bytes | None:
+        data = frames.get(aud) if frames is not None else None
+        if data is None and message is not None:
+            data = self._encode(message, aud)
+        return data
+
+    def _ring_add(self, topic: Topic, seq: int, event: str, frames: dict[str, bytes] | None, message=None) -> None:
+        """Add event ``seq`` (delivered in order) to the replay ring, one frame per audience.
+
+        Frames are redacted as of their reading, so an event that can change how
+        earlier events look to some audience (a hide or deletion: its frames
+        differ between audiences; or any update while the ring holds such
+        frames, which may be an unhide) makes the ring reload once from the table."""
+        auds = ring_audiences(None)
+        mine = {aud: self._frame_for(frames, message, aud) for aud in auds}
+        divergent = len(set(mine.values())) > 1
+        changes = divergent or event.endswith(".deleted") or (topic.ring_divergent > 0 and event.endswith(".updated"))
+        rings = topic.rings
+        if rings is None:
+            if topic.ring_loading is not None:
+                topic.ring_tail.append((seq, mine))
+                if changes:
+                    topic.ring_dirty = True
+            return
+        last = self._ring_last(topic)
+        if seq <= last:
+            return
+        if seq != last + 1 or None in mine.values() or set(rings) != set(mine):
+            topic.rings = None  # a jump: replay from the table until reloaded
+            return
+        for aud, ring in rings.items():
+            ring.append((seq, mine[aud]))
+        topic.ring_divergent += divergent
+        ring0 = next(iter(rings.values()))
+        slack = max(settings.SSE_REPLAY_RING // 4, 1)
+        if len(ring0) > settings.SSE_REPLAY_RING + slack:
+            cut = [r[:slack] for r in rings.values()]
+            topic.ring_divergent -= sum(1 for entries in zip(*cut) if len({d for _, d in entries}) > 1)
+            for ring in rings.values():
+                del ring[:slack]
+        topic.ring_first = ring0[0][0]
+        if changes:
+            self._ring_invalidate(topic)
+
+    def _ring_invalidate(self, topic: Topic) -> None:
+        """What an audience may see of past events changed: reload the ring once."""
+        topic.rings = None
+        if topic.ring_loading is None:
+            topic.ring_loading = asyncio.get_running_loop().create_future()
+            topic.ring_tail = []
+            topic.ring_dirty = False
+            asyncio.create_task(self._ring_reload(topic))
+        else:
+            topic.ring_dirty = True
+
+    async def _ring_reload(self, topic: Topic) -> None:
+        try:
+            while True:
+                topic.ring_dirty = False
+                recent = await log.in_thread(log.read_recent)(topic.key, limit=settings.SSE_REPLAY_RING,
+                                                              audiences=ring_audiences(None))
+                if topic.ring_dirty:
+                    # Something changed redaction during the read: read again
+                    # (the tail gathered so far stays useful).
+                    continue
+                tail = [(seq, f) for seq, f in topic.ring_tail if seq > recent.last_id]
+                expected = recent.last_id + 1
+                if all(seq == expected + i and None not in f.values() for i, (seq, f) in enumerate(tail)):
+                    self._set_ring(topic, recent)
+                    for seq, frames in tail:
+                        for aud, ring in topic.rings.items():
+                            ring.append((seq, frames[aud]))
+                        topic.ring_divergent += len(set(frames.values())) > 1
+                break
+        except Exception:  # noqa: BLE001 - replay falls back to the table
+            logger.warning("replay ring reload failed for %s", topic.key, exc_info=True)
+        finally:
+            waiter, topic.ring_loading, topic.ring_tail = topic.ring_loading, None, []
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    async def replay(self, sub: Subscriber, after: int | None, limit: int) -> log.Replay | None:
+        """The replay of a stream that just subscribed, from the ring; None: read the table.
+
+        Synchronous once the ring is there, and ``sub`` is already registered,
+        so live events after the ring's last frame reach ``sub`` and nothing
+        before it does twice."""
+        topic = self.topics.get(sub.key)
+        if topic is None or settings.SSE_REPLAY_RING <= 0:
+            return None
+        if topic.rings is None and topic.ring_loading is not None:
+            await asyncio.shield(topic.ring_loading)
+        rings = topic.rings
+        if rings is None or sub.audience not in rings:
+            return None
+        ring = rings[sub.audience]
+        last = ring[-1][0] if ring else topic.ring_first - 1
+        first = topic.ring_first
+        if after is None:
+            after = max(last - limit, topic.first_kept - 1, 0)
+            if after < first - 1:
+                return None
+        elif after > last or after < first - 1:
+            return None  # ahead of this hub, or older than the ring: the table decides
+        frames = ring[after + 1 - first:] if after + 1 >= first else ring
+        return log.Replay(last_id=last, frames=frames)
 
     def unsubscribe(self, sub: Subscriber) -> None:
         topic = self.topics.get(sub.key)
@@ -247,12 +407,15 @@ class Hub:
         elif kind == EPHEMERAL_MESSAGE:
             self._on_ephemeral(topic, message)
 
-    @staticmethod
-    def _on_ephemeral(topic: Topic, message: dict[str, Any]) -> None:
+    def _on_ephemeral(self, topic: Topic, message: dict[str, Any]) -> None:
         """Frames without an id (presence, typing, cursor), each encoded once.
 
         A batch (``items``: presence changes coalesced by the announcing
         process) reaches each stream with one wake-up."""
+        if message.get("event") == "user.presence" or any(
+                item.get("event") == "user.presence" for item in message.get("items") or ()):
+            topic.presence_blob = None
+            topic.presence_gen += 1
         items = message.get("items") or [message]
         frames = [(sse.frame(event=item["event"], data=item["payload"]), item.get("exclude_user")) for item in items]
         if len(frames) == 1:
@@ -307,6 +470,8 @@ class Hub:
 
     def _push(self, topic: Topic, batch: list[dict[str, Any]]) -> None:
         """Encode each event once per audience and queue the same bytes to every stream."""
+        for message in batch:
+            self._ring_add(topic, message["seq"], message.get("event", ""), None, message)
         count = 0
         for audience, subs in topic.audiences.items():
             if not subs:
@@ -348,6 +513,9 @@ class Hub:
 
     def _deliver_frames(self, topic: Topic, seq: int, frames: dict[str, bytes]) -> None:
         self._flush(topic)  # what is held back goes first: order is kept
+        head = next(iter(frames.values()), b"")
+        event = head.split(b"event: ", 1)[-1].split(b"\n", 1)[0].decode() if b"event: " in head else ""
+        self._ring_add(topic, seq, event, frames)
         count = 0
         for audience, subs in topic.audiences.items():
             data = frames.get(audience)
@@ -395,9 +563,11 @@ class Hub:
                     newest = max([m["seq"] for m in topic.inbox] + [upto or 0])
                     topic.last_seq = max(topic.last_seq, newest)
                     topic.inbox.clear()
+                    topic.rings = None
                     return
                 rows = await log.in_thread(log.read_for_audiences)(
-                    topic.key, after=topic.last_seq, audiences=list(topic.audiences)
+                    topic.key, after=topic.last_seq,
+                    audiences=list(set(topic.audiences) | set(ring_audiences(None))),
                 )
                 if not rows:
                     return  # not visible yet; the next resync retries
@@ -435,6 +605,7 @@ class Hub:
                     sub.push(None, sse.PING)
                     sub.last_write = now
         await self._guard("revocation poll", self._poll_revocations())
+        self.gate.sweep()
         if now - self.last_renew >= settings.SSE_LEASE_TTL_SECONDS / 3:
             self.last_renew = now
             await self._guard("lease renewal", self._renew_leases())

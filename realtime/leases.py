@@ -12,6 +12,7 @@ it, in this process.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -62,35 +63,67 @@ def ttl() -> float:
 
 
 class MemoryLeaseStore:
-    """For one process (no REDIS_URL)."""
+    """For one process (no REDIS_URL).  Counts are kept per user, per key and
+    per (key, user), and expiries in a heap, so each call is O(1) amortised
+    rather than a scan of every lease."""
 
     def __init__(self) -> None:
         self.expiry: dict[str, float] = {}
         self.leases: dict[str, Lease] = {}
         self.state: dict[tuple[str, int], tuple[str, str]] = {}
+        self.heap: list[tuple[float, str]] = []
+        self.per_user: dict[int, int] = {}
+        self.per_doc: dict[str, int] = {}
+        self.per_doc_user: dict[str, dict[int, list]] = {}  # key -> user_id -> [count, username]
+
+    def _add(self, lease: Lease, until: float) -> None:
+        self.leases[lease.id] = lease
+        self.expiry[lease.id] = until
+        heapq.heappush(self.heap, (until, lease.id))
+        self.per_user[lease.user_id] = self.per_user.get(lease.user_id, 0) + 1
+        self.per_doc[lease.key] = self.per_doc.get(lease.key, 0) + 1
+        entry = self.per_doc_user.setdefault(lease.key, {}).setdefault(lease.user_id, [0, lease.username])
+        entry[0] += 1
+
+    def _drop(self, lease_id: str) -> None:
+        lease = self.leases.pop(lease_id, None)
+        self.expiry.pop(lease_id, None)
+        if lease is None:
+            return
+        self.per_user[lease.user_id] -= 1
+        if not self.per_user[lease.user_id]:
+            del self.per_user[lease.user_id]
+        self.per_doc[lease.key] -= 1
+        if not self.per_doc[lease.key]:
+            del self.per_doc[lease.key]
+        users = self.per_doc_user[lease.key]
+        users[lease.user_id][0] -= 1
+        if not users[lease.user_id][0]:
+            del users[lease.user_id]
+            if not users:
+                del self.per_doc_user[lease.key]
 
     def _purge(self) -> None:
         now = time.monotonic()
-        for lease_id in [lid for lid, exp in self.expiry.items() if exp <= now]:
-            del self.expiry[lease_id]
-            del self.leases[lease_id]
+        heap = self.heap
+        while heap and heap[0][0] <= now:
+            until, lease_id = heapq.heappop(heap)
+            if self.expiry.get(lease_id) == until:
+                self._drop(lease_id)
 
     async def acquire(self, lease: Lease, *, user_limit: int, doc_limit: int) -> Acquired:
         self._purge()
-        live = self.leases.values()
-        if sum(1 for other in live if other.user_id == lease.user_id) >= user_limit:
+        if self.per_user.get(lease.user_id, 0) >= user_limit:
             return Acquired(False, "user")
-        if sum(1 for other in live if other.key == lease.key) >= doc_limit:
+        if self.per_doc.get(lease.key, 0) >= doc_limit:
             return Acquired(False, "document")
-        first = not any(o.key == lease.key and o.user_id == lease.user_id for o in live)
-        self.leases[lease.id] = lease
-        self.expiry[lease.id] = time.monotonic() + ttl()
+        first = lease.user_id not in self.per_doc_user.get(lease.key, {})
+        self._add(lease, time.monotonic() + ttl())
         went_online = first and await self.flip(lease.key, lease.user_id, "online", lease.username)
         return Acquired(True, went_online=went_online)
 
     async def release(self, lease: Lease) -> int:
-        self.leases.pop(lease.id, None)
-        self.expiry.pop(lease.id, None)
+        self._drop(lease.id)
         return await self.user_count(lease.key, lease.user_id)
 
     async def renew(self, leases: list[Lease]) -> None:
@@ -98,14 +131,19 @@ class MemoryLeaseStore:
         for lease in leases:
             if lease.id in self.expiry:
                 self.expiry[lease.id] = until
+                heapq.heappush(self.heap, (until, lease.id))
+        if len(self.heap) > 4 * len(self.expiry) + 64:  # drop stale heap entries
+            self.heap = [(until, lid) for lid, until in self.expiry.items()]
+            heapq.heapify(self.heap)
 
     async def online(self, key: str) -> dict[int, str]:
         self._purge()
-        return {lease.user_id: lease.username for lease in self.leases.values() if lease.key == key}
+        return {uid: entry[1] for uid, entry in self.per_doc_user.get(key, {}).items()}
 
     async def user_count(self, key: str, user_id: int) -> int:
         self._purge()
-        return sum(1 for lease in self.leases.values() if lease.key == key and lease.user_id == user_id)
+        entry = self.per_doc_user.get(key, {}).get(user_id)
+        return entry[0] if entry else 0
 
     async def flip(self, key: str, user_id: int, state: str, username: str) -> bool:
         current = self.state.get((key, user_id), ("offline", ""))[0]

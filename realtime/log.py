@@ -6,10 +6,14 @@ connection is held across awaits.
 
 from __future__ import annotations
 
+import functools
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
 
 from . import envelope
 from .access import EventView, policy
@@ -18,11 +22,38 @@ from .models import Event, Stream
 # Rows read per query while replaying or filling, to bound memory.
 CHUNK = 500
 
-# The stream's and the hub's reads run in the default executor's threads, not
-# the single thread Django's sync views share (thread_sensitive): a reconnect
-# storm reads in parallel instead of queueing behind requests.  Each call
-# closes its connection afterwards (CONN_MAX_AGE=0).
-in_thread = partial(database_sync_to_async, thread_sensitive=False)
+# The stream's and the hub's reads run in a small executor of their own
+# (SSE_DB_THREADS), not on the single thread Django's sync views share
+# (thread_sensitive): a reconnect storm reads in parallel instead of queueing
+# behind requests.  Its threads live as long as the process and keep their
+# connections, which Django closes as it would after a request: past
+# CONN_MAX_AGE, after an error that left them unusable, or with a transaction
+# left open.
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _stream_executor() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(max_workers=settings.SSE_DB_THREADS, thread_name_prefix="rt-db")
+    return _executor
+
+
+def in_thread(fn):
+    """``fn`` as a coroutine function run on the stream executor."""
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        close_old_connections()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(call, thread_sensitive=False, executor=_stream_executor())
 
 
 def last_id(key: str) -> int:
@@ -37,6 +68,7 @@ def last_ids(keys: list[str]) -> dict[str, int]:
 
 
 def _rows(key: str, after: int, upto: int | None, limit: int) -> list[Event]:
+    limit = limit or CHUNK
     qs = Event.objects.filter(stream__key=key, seq__gt=after)
     if upto is not None:
         qs = qs.filter(seq__lte=upto)
@@ -93,3 +125,26 @@ def read_for_audiences(key: str, *, after: int, audiences: list[str]) -> list[tu
         return []
     per_audience = {aud: dict(_frames(key, aud, rows)) for aud in audiences}
     return [(row.seq, {aud: frames[row.seq] for aud, frames in per_audience.items()}) for row in rows]
+
+
+@dataclass
+class Recent:
+    """The tail of a key's log, encoded per audience: a hub's replay ring."""
+
+    last_id: int
+    first_kept: int
+    first: int  # seq of the first frame (last_id + 1 when none)
+    frames: dict[str, list[tuple[int, bytes]]]
+
+
+def read_recent(key: str, *, limit: int, audiences: list[str]) -> Recent:
+    """The last ``limit`` events of ``key``, one encoding per audience."""
+    stream = Stream.objects.filter(key=key).values("last_id", "first_kept_id").first()
+    current = stream["last_id"] if stream else 0
+    first_kept = stream["first_kept_id"] if stream else 1
+    after = max(current - limit, first_kept - 1, 0)
+    rows = list(Event.objects.filter(stream__key=key, seq__gt=after, seq__lte=current).order_by("seq")
+                .only("seq", "type", "data", "created_at")[:limit])
+    if [row.seq for row in rows] != list(range(after + 1, current + 1)):
+        return Recent(current, first_kept, current + 1, {aud: [] for aud in audiences})
+    return Recent(current, first_kept, after + 1, {aud: _frames(key, aud, rows) for aud in audiences})

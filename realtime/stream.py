@@ -16,6 +16,7 @@ life.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import random
@@ -29,7 +30,6 @@ from django.db import DatabaseError
 
 from . import log, metrics, presence, sse
 from .access import policy
-from .auth import authenticate
 from .hub import Subscriber, get_hub
 from .leases import Acquired, Lease, get_store
 from .origins import origin_allowed
@@ -38,6 +38,9 @@ from .transport import Outbox
 logger = logging.getLogger(__name__)
 
 MAX_EVENT_ID = 2**63 - 1
+# Lease ids: unique per process start, without a urandom call per open.
+_LEASE_PREFIX = uuid.uuid4().hex[:16] + "-"
+_lease_ids = itertools.count(1)
 
 
 class Reject(Exception):
@@ -64,13 +67,6 @@ def parse_event_id(raw: str | None) -> int | None:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_EVENT_ID:
         raise Reject(400, {"lastEventId": ["Must be a non-negative integer event id."]})
     return int(raw)
-
-
-def _authorize(headers: list[tuple[bytes, bytes]], key: str) -> tuple[Any, str | None]:
-    user = authenticate(headers)
-    if not user.is_authenticated:
-        return user, None
-    return user, policy().audience_for(user, key)
 
 
 async def _respond_json(send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
@@ -116,10 +112,11 @@ class EventStreamApp:
         key = (query.get("docPath") or [""])[0]
         headers = scope.get("headers", [])
         try:
-            user, audience = await log.in_thread(_authorize)(headers, key)
+            grant = await get_hub().gate.authorize(headers, key)
         except DatabaseError:
             raise Reject(503, {"detail": "Service temporarily unavailable."}, [(b"retry-after", b"2")])
-        if not user.is_authenticated:
+        audience = grant.audience
+        if not grant.authenticated:
             raise Reject(401, {"detail": "Authentication credentials were not provided."},
                          [(b"www-authenticate", b"Token")])
         if not key:
@@ -137,18 +134,23 @@ class EventStreamApp:
             # stream nor use up the user's stream slots.
             raise Reject(403, {"detail": "Origin not allowed."})
 
-        lease = Lease(id=uuid.uuid4().hex, user_id=user.pk, username=user.get_username(), key=key)
+        lease = Lease(id=f"{_LEASE_PREFIX}{next(_lease_ids)}", user_id=grant.user_id, username=grant.username,
+                      key=key)
         acquired = await self._acquire(lease)
         lifetime = settings.SSE_MAX_LIFETIME_SECONDS
         lifetime = lifetime * (1 - 0.1 * random.random()) if lifetime else None
-        sub = Subscriber(key=key, audience=audience, user_id=user.pk, lifetime=lifetime,
-                         info={"username": user.get_username()}, lease=lease)
+        sub = Subscriber(key=key, audience=audience, user_id=grant.user_id, lifetime=lifetime,
+                         info={"username": grant.username}, lease=lease)
+        # Opened, for revocations, when the access was read (a cached grant is older).
+        sub.opened_at = grant.authorized_at
         hub = get_hub()
         try:
             await hub.subscribe(sub)
-            replay = await log.in_thread(log.read_replay)(
-                key, after=last_event_id, limit=settings.SSE_REPLAY_LIMIT, audience=audience
-            )
+            replay = await hub.replay(sub, last_event_id, settings.SSE_REPLAY_LIMIT)
+            if replay is None:
+                replay = await log.in_thread(log.read_replay)(
+                    key, after=last_event_id, limit=settings.SSE_REPLAY_LIMIT, audience=audience
+                )
         except DatabaseError:
             hub.unsubscribe(sub)
             await presence.left(lease)
@@ -235,14 +237,32 @@ class EventStreamApp:
 
     @staticmethod
     async def _presence(send, sub: Subscriber, first: bool) -> None:
-        """Right after the replay: who is online now; then announce this user."""
-        try:
-            online = await presence.snapshot(sub.key)
-        except Exception:  # noqa: BLE001 - presence is best effort
-            logger.warning("presence snapshot failed for %s", sub.key, exc_info=True)
-            online = []
-        if online:
-            frames = b"".join(presence.presence_frame(sub.key, uid, name, presence.ONLINE) for uid, name in online)
+        """Right after the replay: who is online now; then announce this user.
+
+        The frames are made once per key and reused until presence changes on it
+        (the hub drops them when a presence announcement passes)."""
+        topic = get_hub().topics.get(sub.key)
+        frames = topic.presence_blob if topic is not None else None
+        if frames is None:
+            if topic is not None and topic.presence_fetch is not None:
+                frames = await asyncio.shield(topic.presence_fetch)  # single flight
+            else:
+                fetch = asyncio.get_running_loop().create_future() if topic is not None else None
+                gen = topic.presence_gen if topic is not None else 0
+                if topic is not None:
+                    topic.presence_fetch = fetch
+                try:
+                    online = await presence.snapshot(sub.key)
+                except Exception:  # noqa: BLE001 - presence is best effort
+                    logger.warning("presence snapshot failed for %s", sub.key, exc_info=True)
+                    online = []
+                frames = b"".join(presence.presence_frame(sub.key, uid, name, presence.ONLINE) for uid, name in online)
+                if topic is not None:
+                    if topic.presence_gen == gen:
+                        topic.presence_blob = frames
+                    topic.presence_fetch = None
+                    fetch.set_result(frames)
+        if frames:
             await send({"type": "http.response.body", "body": frames, "more_body": True})
         if sub.lease is not None:
             await presence.joined(sub.lease, first)

@@ -1,7 +1,7 @@
 """Taking access away closes the affected event streams, on every process.
 
 A membership removed or changed, a document made private, a user deactivated,
-logged out or given a new password: the streams opened before are closed
+logged out or given a new password, an API token deleted: the streams opened before are closed
 (``realtime.publish.revoke_on_commit``), their clients reconnect at once and
 are checked again.  One who may still read resumes by Last-Event-ID with
 nothing lost (a changed role may change what they see); one who may not gets
@@ -14,6 +14,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
+
+from rest_framework.authtoken.models import Token
 
 from realtime.publish import revoke_on_commit
 
@@ -61,6 +63,13 @@ def user_access_before(sender, instance, **kwargs) -> None:
 def user_access_after(sender, instance, created: bool, **kwargs) -> None:
     if not created and getattr(instance, "_access_changed", False):
         revoke_on_commit(user_id=instance.pk)
+
+
+@receiver(post_delete, sender=Token, dispatch_uid="reviews.token_deleted")
+def token_deleted(sender, instance: Token, **kwargs) -> None:
+    """A deleted (or regenerated) API token: the streams it opened close, and
+    every process forgets the access it cached for it."""
+    revoke_on_commit(user_id=instance.user_id)
 
 
 @receiver(user_logged_out, dispatch_uid="reviews.user_logged_out")

@@ -7,8 +7,8 @@ from typing import Any
 
 from realtime.access import EventView
 
-from .models import Comment, DiscussionMessage
-from .permissions import can_moderate, role_of
+from .models import ROLE_RANK, Comment, DiscussionMessage, Document, Membership, Role, Visibility
+from .permissions import can_moderate, is_moderator, role_of
 from .selectors import document_for
 
 # Audiences: moderators (maintainers and staff moderators) see hidden content
@@ -30,6 +30,35 @@ def is_valid_path(path: str) -> bool:
 class DocumentStreamPolicy:
     def is_valid_key(self, key: str) -> bool:
         return is_valid_path(key)
+
+    def audiences(self) -> list[str]:
+        """Every audience, so the hub's replay ring holds each one's frames."""
+        return [READER, MODERATOR]
+
+    def audiences_for(self, users: list[Any], key: str) -> dict[Any, str | None]:
+        """``audience_for`` of many users of one key: two queries, not two per user.
+
+        The same rules as ``role_of`` and ``can_moderate``."""
+        if not is_valid_path(key):
+            return {user.pk: None for user in users}
+        document = Document.objects.filter(path=key).only("id", "visibility").first()
+        if document is None:
+            return {user.pk: None for user in users}
+        active = [user for user in users if user.is_authenticated and user.is_active]
+        roles = dict(Membership.objects.filter(document=document, user_id__in=[u.pk for u in active])
+                     .values_list("user_id", "role"))
+        out: dict[Any, str | None] = {user.pk: None for user in users}
+        for user in active:
+            role = roles.get(user.pk)
+            if document.visibility == Visibility.INTERNAL and ROLE_RANK.get(role, 0) < ROLE_RANK[Role.REVIEWER]:
+                role = Role.REVIEWER
+            moderator = user.is_staff and is_moderator(user)  # a permission query, staff only
+            if role is None and moderator:
+                role = Role.VIEWER
+            if role is None:
+                continue
+            out[user.pk] = MODERATOR if (role == Role.MAINTAINER or moderator) else READER
+        return out
 
     def audience_for(self, user: Any, key: str) -> str | None:
         if not is_valid_path(key):

@@ -110,6 +110,26 @@ def test_removed_member_stream_closes_within_5s_and_sees_nothing_after(server, w
         stream.close()
 
 
+def test_deleting_a_token_closes_its_streams_and_it_opens_no_more(server, world):
+    """The process caches granted access for a few seconds: deleting the token
+    must close the streams and be refused at once all the same."""
+    srv = server()
+    _, tokens = world
+    stream = EventStream(srv.base_url, PATH, token=tokens["vera"]).wait_connected()
+    second = EventStream(srv.base_url, PATH, token=tokens["vera"]).wait_connected()  # granted from the cache
+    try:
+        assert stream.status == second.status == 200
+        from rest_framework.authtoken.models import Token
+
+        Token.objects.filter(key=tokens["vera"]).delete()
+        assert stream.ended.wait(5) and second.ended.wait(5), "streams still open 5 s after the token went"
+        again = httpx.get(srv.base_url + "/api/events", params={"docPath": PATH}, headers=auth(tokens["vera"]))
+        assert again.status_code == 401
+    finally:
+        stream.close()
+        second.close()
+
+
 def test_password_change_closes_session_streams_and_reconnect_is_401(server, world):
     srv = server()
     doc, _ = world
