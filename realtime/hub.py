@@ -605,6 +605,7 @@ class Hub:
                     sub.push(None, sse.PING)
                     sub.last_write = now
         await self._guard("revocation poll", self._poll_revocations())
+        await self._guard("heartbeat", get_store().heartbeat())
         self.gate.sweep()
         if now - self.last_renew >= settings.SSE_LEASE_TTL_SECONDS / 3:
             self.last_renew = now

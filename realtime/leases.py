@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -53,10 +55,25 @@ class LeaseStore(Protocol):
         Exactly one caller wins a change, so exactly one process announces it."""
     async def announced_online(self, key: str) -> dict[int, str]:
         """Users last announced online on ``key``: {user_id: username}."""
+    async def heartbeat(self) -> None:
+        """Say this process is alive (its leases count while it is)."""
 
 
 def ttl() -> float:
     return settings.SSE_LEASE_TTL_SECONDS
+
+
+# This process's start, in every lease id it issues ("<instance>-<n>"), so
+# other processes can tell its leases apart from those of a process that died.
+INSTANCE = uuid.uuid4().hex[:16]
+_lease_numbers = itertools.count(1)
+# A process refreshes its heartbeat every hub tick (1 s); one silent this long
+# is dead, and its leases no longer count against the limits.
+HEARTBEAT_SECONDS = 5
+
+
+def new_lease_id() -> str:
+    return f"{INSTANCE}-{next(_lease_numbers)}"
 
 
 # --- in-process -------------------------------------------------------------
@@ -145,6 +162,9 @@ class MemoryLeaseStore:
         entry = self.per_doc_user.get(key, {}).get(user_id)
         return entry[0] if entry else 0
 
+    async def heartbeat(self) -> None:
+        """Nothing to say: the leases die with the process."""
+
     async def flip(self, key: str, user_id: int, state: str, username: str) -> bool:
         current = self.state.get((key, user_id), ("offline", ""))[0]
         if current == state:
@@ -163,9 +183,23 @@ class MemoryLeaseStore:
 
 _ACQUIRE = """
 local now = tonumber(ARGV[1])
+redis.call('SET', ARGV[10] .. ARGV[11], 1, 'EX', ARGV[12])
 for i = 1, 3 do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) end
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return {0, 'user', 0} end
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return {0, 'document', 0} end
+-- Before refusing: drop the leases of processes whose heartbeat is gone
+-- (killed), which would otherwise count until their TTL runs out.
+local function prune(key, pattern)
+  for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    local instance = string.match(member, pattern)
+    if instance and redis.call('EXISTS', ARGV[10] .. instance) == 0 then redis.call('ZREM', key, member) end
+  end
+  return redis.call('ZCARD', key)
+end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) and prune(KEYS[1], '^(%x+)%-') >= tonumber(ARGV[3]) then
+  return {0, 'user', 0}
+end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) and prune(KEYS[2], '^%d+:(%x+)%-') >= tonumber(ARGV[4]) then
+  return {0, 'document', 0}
+end
 local announce = 0
 if redis.call('ZCARD', KEYS[3]) == 0 and redis.call('HSETNX', KEYS[4], ARGV[8], ARGV[9]) == 1 then
   redis.call('EXPIRE', KEYS[4], 86400)
@@ -225,7 +259,7 @@ class RedisLeaseStore:
             keys=[self._user_key(lease.user_id), self._doc_key(lease.key), self._doc_user_key(lease.key, lease.user_id),
                   self._state_key(lease.key)],
             args=[now, now + ttl(), user_limit, doc_limit, lease.id, self._member(lease), int(ttl() * 2) + 1,
-                  lease.user_id, lease.username],
+                  lease.user_id, lease.username, f"{self.prefix}:proc:", INSTANCE, HEARTBEAT_SECONDS],
         )
         refused = refused.decode() if isinstance(refused, bytes) else refused
         return Acquired(bool(ok), refused or "", bool(announce))
@@ -279,6 +313,9 @@ class RedisLeaseStore:
 
     async def flip(self, key: str, user_id: int, state: str, username: str) -> bool:
         return bool(await self._flip(keys=[self._state_key(key)], args=[user_id, state, username]))
+
+    async def heartbeat(self) -> None:
+        await self.redis.set(f"{self.prefix}:proc:{INSTANCE}", 1, ex=HEARTBEAT_SECONDS)
 
     async def announced_online(self, key: str) -> dict[int, str]:
         states = await self.redis.hgetall(self._state_key(key))

@@ -16,12 +16,10 @@ life.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import random
 import time
-import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -31,16 +29,13 @@ from django.db import DatabaseError
 from . import log, metrics, presence, sse
 from .access import policy
 from .hub import Subscriber, get_hub
-from .leases import Acquired, Lease, get_store
+from .leases import Acquired, Lease, get_store, new_lease_id
 from .origins import origin_allowed
 from .transport import Outbox
 
 logger = logging.getLogger(__name__)
 
 MAX_EVENT_ID = 2**63 - 1
-# Lease ids: unique per process start, without a urandom call per open.
-_LEASE_PREFIX = uuid.uuid4().hex[:16] + "-"
-_lease_ids = itertools.count(1)
 
 
 class Reject(Exception):
@@ -134,7 +129,7 @@ class EventStreamApp:
             # stream nor use up the user's stream slots.
             raise Reject(403, {"detail": "Origin not allowed."})
 
-        lease = Lease(id=f"{_LEASE_PREFIX}{next(_lease_ids)}", user_id=grant.user_id, username=grant.username,
+        lease = Lease(id=new_lease_id(), user_id=grant.user_id, username=grant.username,
                       key=key)
         acquired = await self._acquire(lease)
         lifetime = settings.SSE_MAX_LIFETIME_SECONDS

@@ -140,6 +140,30 @@ def test_stream_limit_counts_both_processes_and_a_dead_process_frees_its_slots(p
             stream.close()
 
 
+def test_a_killed_process_frees_its_users_stream_slots_within_seconds_not_the_lease_ttl(server, redis_url,
+                                                                                           maintainer, viewer):
+    """Clients of a killed process reconnect to another at once; the dead
+    process's leases (TTL 30 s) must not hold their slots meanwhile."""
+    services.document_create(user=maintainer, path=PATH, title="Setup", content=DOC_CONTENT)
+    env = {"REDIS_URL": redis_url, "CHANNEL_PREFIX": f"t{uuid.uuid4().hex[:10]}", "SSE_LEASE_TTL_SECONDS": "30"}
+    one, two = server(env=env), server(env=env)
+    token = token_for(maintainer)
+    on_two = [EventStream(two.base_url, PATH, token=token).wait_connected() for _ in range(5)]
+    try:
+        assert [s.status for s in on_two] == [200] * 5
+        refused = httpx.get(one.base_url + "/api/events", params={"docPath": PATH}, headers=auth(token))
+        assert refused.status_code == 429
+        two.kill()
+        killed = time.monotonic()
+        back = wait_for(lambda: (s := EventStream(one.base_url, PATH, token=token).wait_connected())
+                        .status == 200 and s, timeout=20, interval=0.5, message="slots freed")
+        assert time.monotonic() - killed < 15
+        back.close()
+    finally:
+        for stream in on_two:
+            stream.close()
+
+
 def test_metrics_add_up_over_processes(server, redis_url, maintainer, viewer, tmp_path):
     doc = services.document_create(user=maintainer, path=PATH, title="Setup", content=DOC_CONTENT)
     services.member_set(document=doc, user=viewer, role=Role.VIEWER)
