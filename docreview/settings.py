@@ -269,6 +269,8 @@ SSE_AUTH_CACHE_SECONDS = env_float("SSE_AUTH_CACHE_SECONDS", 10.0)
 # audience in the process, so a reconnect replays from memory.  Older
 # Last-Event-IDs read the table.  0: always read the table.
 SSE_REPLAY_RING = env_int("SSE_REPLAY_RING", 256)
+# sys.setswitchinterval for server processes, in ms (0: Python's 5 ms).
+SWITCH_INTERVAL_MS = env_float("SWITCH_INTERVAL_MS", 0.0)
 # Worker threads (each with its kept connection) for the event stream's reads.
 SSE_DB_THREADS = env_int("SSE_DB_THREADS", 4)
 # How often each process compares its documents' last sequence numbers with
