@@ -425,10 +425,21 @@ class Hub:
                 if exclude is None or sub.user_id != exclude:
                     sub.push_item(item)
             return
+        # One joined frame for everyone, and one per user excluded from an
+        # item (their own typing or cursor): shared bytes, nothing per stream.
+        excluded = {exclude for _, exclude in frames if exclude is not None}
+        everyone = (None, b"".join(data for data, _ in frames))
+        variants: dict[int, tuple[None, bytes] | None] = {}
         for sub in topic.subscribers():
-            mine = [(None, data) for data, exclude in frames if exclude is None or sub.user_id != exclude]
-            if mine:
-                sub.push_many(mine, sum(len(data) for _, data in mine))
+            if sub.user_id not in excluded:
+                sub.push_item(everyone)
+                continue
+            if sub.user_id not in variants:
+                data = b"".join(d for d, exclude in frames if exclude != sub.user_id)
+                variants[sub.user_id] = (None, data) if data else None
+            item = variants[sub.user_id]
+            if item is not None:
+                sub.push_item(item)
 
     def _on_event(self, topic: Topic, message: dict[str, Any]) -> None:
         if topic.last_seq is None or topic.filling or topic.inbox:

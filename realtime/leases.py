@@ -24,7 +24,7 @@ from django.conf import settings
 from .groups import group_for
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Lease:
     id: str
     user_id: int

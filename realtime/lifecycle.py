@@ -24,6 +24,29 @@ DRAIN_SECONDS = 10.0
 STREAM_CLOSE_SECONDS = 2.0
 
 
+async def _start_hub() -> None:
+    from .hub import get_hub
+
+    try:
+        await get_hub().ensure_started()
+    except Exception:  # noqa: BLE001 - the first stream tries again
+        logger.warning("hub start failed; the first stream will try again", exc_info=True)
+
+
+def start_hub_soon() -> None:
+    """Start this process's hub in the background if it has not started:
+    the first stream then opens without paying for it."""
+    from .hub import get_hub
+
+    if get_hub().started is None:
+        task = asyncio.get_running_loop().create_task(_start_hub())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Task] = set()
+
+
 def track_requests(app):
     """Wrap an ASGI app to count its HTTP requests in flight."""
 
@@ -32,6 +55,7 @@ def track_requests(app):
         if scope["type"] != "http":
             return await app(scope, receive, send)
         install_graceful_shutdown()
+        start_hub_soon()
         _in_flight += 1
         try:
             return await app(scope, receive, send)
@@ -46,6 +70,7 @@ async def lifespan(scope, receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            start_hub_soon()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await shutdown_streams()

@@ -203,6 +203,10 @@ class EventStreamApp:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             await send({"type": "http.response.body", "body": b"".join(head), "more_body": True})
+            # The replay is sent: let it go now, not when the stream ends
+            # (the caller's frame holds ``replay`` as long as the stream lives).
+            del head
+            replay.frames = []
             if replay.more:
                 await self._catch_up(send, sub, upto=replay.last_id)
             await self._presence(send, sub, first)
