@@ -92,6 +92,9 @@ class EventStreamApp:
         except Reject as reject:
             await _respond_json(send, reject.status, reject.body, reject.headers)
             return
+        # The request headers (cookies included) are not needed again: do not
+        # keep them for the stream's life.
+        scope["headers"] = []
         try:
             await self._stream(scope, receive, send, sub, replay, first)
         finally:

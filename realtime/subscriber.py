@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from typing import Any, Callable
 
 from django.conf import settings
@@ -33,7 +32,9 @@ class Subscriber:
         self.audience = audience
         self.user_id = user_id
         self.last_id = 0
-        self.chunks: deque[tuple[int | None, bytes]] = deque()
+        # A list, not a deque: an empty deque already holds a 64-slot block
+        # (~0.7 KB per stream), and ``take`` drains the whole list at once.
+        self.chunks: list[tuple[int | None, bytes]] = []
         self.size = 0
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
@@ -110,17 +111,23 @@ class Subscriber:
         """
         out: list[bytes] = []
         chunks = self.chunks
-        while chunks:
-            seq, data = chunks[0]
+        gap = None
+        taken = 0
+        for seq, data in chunks:
             if seq is not None:
                 if seq <= self.last_id:
-                    chunks.popleft()
+                    taken += 1
                     self.size -= len(data)
                     continue
                 if seq != self.last_id + 1:
-                    return b"".join(out), seq
+                    gap = seq
+                    break
                 self.last_id = seq
-            chunks.popleft()
+            taken += 1
             self.size -= len(data)
             out.append(data)
-        return b"".join(out), None
+        if taken == len(chunks):
+            chunks.clear()
+        else:
+            del chunks[:taken]
+        return b"".join(out), gap
