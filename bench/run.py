@@ -73,7 +73,7 @@ class Config:
     drain_timeout: float = 20.0
     connect_concurrency: int = 64
     layer: str = "auto"
-    backlog: int = 0
+    backlog: int = 1024
     plain_server: bool = False
     profile: bool = False
     write_server: bool = False
@@ -405,7 +405,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
                         "the stream servers' CPU is the fan-out alone")
     p.add_argument("--layer", choices=("auto", "memory", "redis"), default="auto",
                    help="channel layer: auto = Redis when --workers > 1 [auto]")
-    p.add_argument("--backlog", type=int, default=0, help="listen backlog (0: the server's default)")
+    p.add_argument("--backlog", type=int, default=1024,
+                   help="listen backlog, as `make run` and the README deploy it (0: the server's default, "
+                        "50 for daphne)")
     p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                    help="extra environment for the server processes (repeatable)")
     p.add_argument("--plain-server", action="store_true",
