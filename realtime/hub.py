@@ -44,6 +44,10 @@ GC_GEN0_THRESHOLD = 20_000
 # A key whose events come closer together than this is busy: its events are
 # coalesced (SSE_COALESCE_MS); a quiet key's event goes out at once.
 BUSY_GAP_SECONDS = 0.05
+# How long an event that arrived ahead of its predecessor waits for it before
+# the hub reads the gap from the table.
+GAP_WAIT_SECONDS = 0.02
+_fills: set[asyncio.Task] = set()
 
 
 class Topic:
@@ -453,8 +457,11 @@ class Hub:
         if seq == topic.last_seq + 1:
             self._deliver(topic, message)
         else:
+            # Out of order: with several processes publishing, the missing
+            # event is usually a few milliseconds behind.  Wait that long
+            # before reading the table for it.
             topic.inbox.append(message)
-            self._schedule_fill(topic)
+            self._schedule_fill(topic, delay=GAP_WAIT_SECONDS)
 
     def _deliver(self, topic: Topic, message: dict[str, Any]) -> None:
         """Deliver the next event of ``topic``: now when the key is quiet; when
@@ -541,10 +548,18 @@ class Hub:
 
     # -- filling gaps from the table ----------------------------------------
 
-    def _schedule_fill(self, topic: Topic) -> None:
+    def _schedule_fill(self, topic: Topic, delay: float = 0.0) -> None:
         if not topic.filling and topic.last_seq is not None:
             topic.filling = True
-            asyncio.create_task(self._fill(topic))
+            if delay:
+                asyncio.get_running_loop().call_later(delay, self._start_fill, topic)
+            else:
+                self._start_fill(topic)
+
+    def _start_fill(self, topic: Topic) -> None:
+        task = asyncio.get_running_loop().create_task(self._fill(topic))
+        _fills.add(task)  # a task nobody references may be collected mid-run
+        task.add_done_callback(_fills.discard)
 
     def _drain_inbox(self, topic: Topic) -> bool:
         """Deliver queued messages that are next in line; True if a gap remains."""
