@@ -6,11 +6,13 @@ while it runs (channels #1302, #1747), and a consumer per stream means a layer
 channel and a dispatch task per stream.  Here each stream is one coroutine fed
 by the process's hub, plus a small task that notices the client leaving.
 
-Order of work on connect: authenticate, check access, join the hub (so live
-events are captured from now on), read the replay, send it, then send live
+Order of work on connect: authenticate and check access (``realtime.gate``:
+batched with the opens of the same moment, briefly cached), take a lease,
+join the hub (so live events are captured from now on), take the replay (from
+the hub's ring of recent frames, else the table), send it, then send live
 frames, dropping any at or below what the replay covered.  Every database call
-is a short function in a worker thread; no connection is held for the stream's
-life.
+is a short function on the stream executor's threads; nothing is held across
+an await for the stream's life.
 """
 
 from __future__ import annotations
