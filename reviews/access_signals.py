@@ -1,7 +1,7 @@
 """Taking access away closes the affected event streams, on every process.
 
 A membership removed or changed, a document made private, a user deactivated,
-logged out or given a new password, an API token deleted: the streams opened before are closed
+logged out or given a new password, an API token deleted, a document deleted: the streams opened before are closed
 (``realtime.publish.revoke_on_commit``), their clients reconnect at once and
 are checked again.  One who may still read resumes by Last-Event-ID with
 nothing lost (a changed role may change what they see); one who may not gets
@@ -46,6 +46,13 @@ def document_visibility_after(sender, instance: Document, created: bool, **kwarg
     old = getattr(instance, "_old_visibility", None)
     if not created and old == Visibility.INTERNAL and instance.visibility != Visibility.INTERNAL:
         revoke_on_commit(user_id=None, key=instance.path)
+
+
+@receiver(post_delete, sender=Document, dispatch_uid="reviews.document_deleted")
+def document_deleted(sender, instance: Document, **kwargs) -> None:
+    """Every stream on a deleted document closes (and reconnects to 404), and
+    no process reopens one from access it cached."""
+    revoke_on_commit(user_id=None, key=instance.path)
 
 
 @receiver(pre_save, sender=User, dispatch_uid="reviews.user_access_before")

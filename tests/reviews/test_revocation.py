@@ -50,3 +50,13 @@ def test_making_an_internal_document_private_revokes_everyone_on_it(maintainer):
     doc = services.document_create(user=maintainer, path="handbook/a.md", title="A", visibility=Visibility.INTERNAL)
     services.document_update(document=doc, visibility=Visibility.PRIVATE)
     assert revoked() == [(None, "handbook/a.md")]
+
+
+def test_deleting_a_document_revokes_every_stream_on_it_and_a_token_its_users(document, reviewer):
+    from rest_framework.authtoken.models import Token
+
+    Token.objects.create(user=reviewer).delete()
+    path = document.path
+    document.delete()
+    assert (reviewer.pk, "") in revoked()
+    assert (None, path) in revoked()
