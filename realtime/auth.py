@@ -24,16 +24,26 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
     return None
 
 
+def token_of(headers: list[tuple[bytes, bytes]]) -> tuple[bool, str | None]:
+    """(whether an Authorization header was sent, the DRF token in it or None)."""
+    authorization = _header(headers, b"authorization")
+    if not authorization:
+        return False, None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "token" or not token.strip():
+        return True, None
+    return True, token.strip()
+
+
 def authenticate(headers: list[tuple[bytes, bytes]]) -> Any:
     """The user of a request's headers, or ``AnonymousUser``. Queries the database."""
-    authorization = _header(headers, b"authorization")
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "token" or not token.strip():
+    sent, token = token_of(headers)
+    if sent:
+        if token is None:
             return AnonymousUser()
         from rest_framework.authtoken.models import Token
 
-        found = Token.objects.select_related("user").filter(key=token.strip()).first()
+        found = Token.objects.select_related("user").filter(key=token).first()
         if found is None or not found.user.is_active:
             return AnonymousUser()
         return found.user

@@ -26,7 +26,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from . import log
 from .access import policy
-from .auth import _header, authenticate
+from .auth import authenticate, token_of
 
 MAX_BATCH = 256
 MAX_IN_FLIGHT = 2
@@ -42,17 +42,6 @@ class Grant:
 
 
 ANONYMOUS = Grant(False)
-
-
-def _token(headers: list[tuple[bytes, bytes]]) -> tuple[bool, str | None]:
-    """(has an Authorization header, the DRF token in it or None)."""
-    authorization = _header(headers, b"authorization")
-    if not authorization:
-        return False, None
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "token" or not token.strip():
-        return True, None
-    return True, token.strip()
 
 
 def authorize_many(requests: list[tuple[list[tuple[bytes, bytes]], str, str | None]]) -> list[Grant]:
@@ -106,7 +95,7 @@ class Gate:
         self.ttl = settings.SSE_AUTH_CACHE_SECONDS
 
     async def authorize(self, headers: list[tuple[bytes, bytes]], key: str) -> Grant:
-        has_header, token = _token(headers)
+        has_header, token = token_of(headers)
         if has_header and token is None:
             return ANONYMOUS
         if token is not None and self.ttl > 0:

@@ -47,7 +47,15 @@ BUSY_GAP_SECONDS = 0.05
 # How long an event that arrived ahead of its predecessor waits for it before
 # the hub reads the gap from the table.
 GAP_WAIT_SECONDS = 0.02
-_fills: set[asyncio.Task] = set()
+# The hub's background tasks (fills, ring reloads, group leaves): a task
+# nobody references may be collected before it finishes.
+_background: set[asyncio.Task] = set()
+
+
+def _spawn(coro) -> None:
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 class Topic:
@@ -93,12 +101,10 @@ class Topic:
         return sum(len(subs) for subs in self.audiences.values())
 
 
-# Events kept per key and audience for replay (SSE_REPLAY_RING): a reconnect
-# storm replays from memory, one read of the table per key rather than one per
-# stream.  The ring is trimmed by a quarter at a time.
-
-
 def ring_audiences(first: str | None) -> list[str]:
+    """The audiences a key's replay ring keeps frames for (SSE_REPLAY_RING
+    events each, trimmed by a quarter at a time): every audience the policy
+    names, and ``first`` if it names none."""
     from .access import policy
 
     known = list(getattr(policy(), "audiences", lambda: [])())
@@ -283,7 +289,7 @@ class Hub:
             topic.ring_loading = asyncio.get_running_loop().create_future()
             topic.ring_tail = []
             topic.ring_dirty = False
-            asyncio.create_task(self._ring_reload(topic))
+            _spawn(self._ring_reload(topic))
         else:
             topic.ring_dirty = True
 
@@ -339,6 +345,29 @@ class Hub:
         frames = ring[after + 1 - first:] if after + 1 >= first else ring
         return log.Replay(last_id=last, frames=frames)
 
+    async def presence_frames(self, key: str) -> bytes:
+        """The ``user.presence`` online frames a new stream of ``key`` is sent:
+        made once per key and reused until a presence announcement passes
+        (``_on_ephemeral`` drops them); concurrent opens share one fetch."""
+        topic = self.topics.get(key)
+        if topic is None:
+            return await _presence_snapshot(key)
+        if topic.presence_blob is not None:
+            return topic.presence_blob
+        if topic.presence_fetch is not None:
+            return await asyncio.shield(topic.presence_fetch)
+        fetch = topic.presence_fetch = asyncio.get_running_loop().create_future()
+        gen = topic.presence_gen
+        frames = b""
+        try:
+            frames = await _presence_snapshot(key)
+            if topic.presence_gen == gen:
+                topic.presence_blob = frames
+        finally:
+            topic.presence_fetch = None
+            fetch.set_result(frames)
+        return frames
+
     def unsubscribe(self, sub: Subscriber) -> None:
         topic = self.topics.get(sub.key)
         if topic is None:
@@ -365,7 +394,7 @@ class Hub:
         if topic.audiences or self.topics.get(topic.key) is not topic:
             return
         del self.topics[topic.key]
-        asyncio.create_task(self._discard(topic.key, topic.group))
+        _spawn(self._discard(topic.key, topic.group))
 
     async def _discard(self, key: str, group: str) -> None:
         async with self.membership:
@@ -529,10 +558,8 @@ class Hub:
         frames[audience] = data
         return data
 
-    def _deliver_frames(self, topic: Topic, seq: int, frames: dict[str, bytes]) -> None:
+    def _deliver_frames(self, topic: Topic, seq: int, event: str, frames: dict[str, bytes]) -> None:
         self._flush(topic)  # what is held back goes first: order is kept
-        head = next(iter(frames.values()), b"")
-        event = head.split(b"event: ", 1)[-1].split(b"\n", 1)[0].decode() if b"event: " in head else ""
         self._ring_add(topic, seq, event, frames)
         count = 0
         for audience, subs in topic.audiences.items():
@@ -552,14 +579,9 @@ class Hub:
         if not topic.filling and topic.last_seq is not None:
             topic.filling = True
             if delay:
-                asyncio.get_running_loop().call_later(delay, self._start_fill, topic)
+                asyncio.get_running_loop().call_later(delay, lambda: _spawn(self._fill(topic)))
             else:
-                self._start_fill(topic)
-
-    def _start_fill(self, topic: Topic) -> None:
-        task = asyncio.get_running_loop().create_task(self._fill(topic))
-        _fills.add(task)  # a task nobody references may be collected mid-run
-        task.add_done_callback(_fills.discard)
+                _spawn(self._fill(topic))
 
     def _drain_inbox(self, topic: Topic) -> bool:
         """Deliver queued messages that are next in line; True if a gap remains."""
@@ -598,9 +620,9 @@ class Hub:
                 if not rows:
                     return  # not visible yet; the next resync retries
                 metrics.GAP_FILLS.inc()
-                for seq, frames in rows:
+                for seq, event, frames in rows:
                     if seq == topic.last_seq + 1:
-                        self._deliver_frames(topic, seq, frames)
+                        self._deliver_frames(topic, seq, event, frames)
         except Exception:  # noqa: BLE001 - database down: the next resync retries
             logger.warning("gap fill failed for %s", topic.key, exc_info=True)
         finally:
@@ -688,7 +710,7 @@ class Hub:
             newest = current.get(topic.key, 0)
             if newest > topic.last_seq and not topic.filling:
                 topic.filling = True
-                asyncio.create_task(self._fill(topic, upto=newest))
+                _spawn(self._fill(topic, upto=newest))
 
     async def _refresh_groups(self) -> bool:
         """Renew every membership (channels-redis forgets one after group_expiry,
@@ -735,3 +757,12 @@ def get_hub() -> Hub:
     if hub is None:
         hub = _hubs[loop] = Hub()
     return hub
+
+
+async def _presence_snapshot(key: str) -> bytes:
+    try:
+        online = await presence.snapshot(key)
+    except Exception:  # noqa: BLE001 - presence is best effort
+        logger.warning("presence snapshot failed for %s", key, exc_info=True)
+        online = []
+    return b"".join(presence.presence_frame(key, uid, name, presence.ONLINE) for uid, name in online)

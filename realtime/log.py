@@ -68,7 +68,6 @@ def last_ids(keys: list[str]) -> dict[str, int]:
 
 
 def _rows(key: str, after: int, upto: int | None, limit: int) -> list[Event]:
-    limit = limit or CHUNK
     qs = Event.objects.filter(stream__key=key, seq__gt=after)
     if upto is not None:
         qs = qs.filter(seq__lte=upto)
@@ -118,13 +117,14 @@ def read_frames(key: str, *, after: int, upto: int | None, audience: str) -> lis
     return _frames(key, audience, _rows(key, after, upto, CHUNK))
 
 
-def read_for_audiences(key: str, *, after: int, audiences: list[str]) -> list[tuple[int, dict[str, bytes]]]:
-    """Events after ``after`` encoded once per audience, for a hub's gap fill."""
+def read_for_audiences(key: str, *, after: int,
+                       audiences: list[str]) -> list[tuple[int, str, dict[str, bytes]]]:
+    """Events after ``after`` (seq, type, frame per audience), for a hub's gap fill."""
     rows = _rows(key, after, None, CHUNK)
     if not rows:
         return []
     per_audience = {aud: dict(_frames(key, aud, rows)) for aud in audiences}
-    return [(row.seq, {aud: frames[row.seq] for aud, frames in per_audience.items()}) for row in rows]
+    return [(row.seq, row.type, {aud: frames[row.seq] for aud, frames in per_audience.items()}) for row in rows]
 
 
 @dataclass

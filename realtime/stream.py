@@ -241,31 +241,8 @@ class EventStreamApp:
 
     @staticmethod
     async def _presence(send, sub: Subscriber, first: bool) -> None:
-        """Right after the replay: who is online now; then announce this user.
-
-        The frames are made once per key and reused until presence changes on it
-        (the hub drops them when a presence announcement passes)."""
-        topic = get_hub().topics.get(sub.key)
-        frames = topic.presence_blob if topic is not None else None
-        if frames is None:
-            if topic is not None and topic.presence_fetch is not None:
-                frames = await asyncio.shield(topic.presence_fetch)  # single flight
-            else:
-                fetch = asyncio.get_running_loop().create_future() if topic is not None else None
-                gen = topic.presence_gen if topic is not None else 0
-                if topic is not None:
-                    topic.presence_fetch = fetch
-                try:
-                    online = await presence.snapshot(sub.key)
-                except Exception:  # noqa: BLE001 - presence is best effort
-                    logger.warning("presence snapshot failed for %s", sub.key, exc_info=True)
-                    online = []
-                frames = b"".join(presence.presence_frame(sub.key, uid, name, presence.ONLINE) for uid, name in online)
-                if topic is not None:
-                    if topic.presence_gen == gen:
-                        topic.presence_blob = frames
-                    topic.presence_fetch = None
-                    fetch.set_result(frames)
+        """Right after the replay: who is online now; then announce this user."""
+        frames = await get_hub().presence_frames(sub.key)
         if frames:
             await send({"type": "http.response.body", "body": frames, "more_body": True})
         if sub.lease is not None:
