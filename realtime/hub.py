@@ -3,8 +3,10 @@
 The hub joins a key's layer group when the first local stream of that key
 opens and leaves it shortly after the last one closes.  Each event reaches the
 process once; its frame is encoded once per audience and the same bytes are
-appended to every local stream's buffer.  Nothing in the fan-out loop awaits:
-each stream drains its own bounded buffer, so a slow client delays nobody.
+handed to every local stream: written straight to an idle stream's connection
+(``realtime.transport``), else appended to its buffer.  Nothing in the fan-out
+loop awaits: a write never blocks, each stream drains its own bounded buffer,
+and a slow client delays nobody.
 
 Per key the hub delivers a gap-free sequence: an event whose predecessor has
 not arrived (the layer is at-most-once) makes the hub read the missing events
@@ -31,6 +33,7 @@ from .leases import get_store
 from .models import Revocation
 from .publish import CONTROL_GROUP, CONTROL_MESSAGE, EPHEMERAL_MESSAGE, EVENT_MESSAGE
 from .subscriber import Subscriber
+from .transport import chunk
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +66,8 @@ class Topic:
 
     __slots__ = ("key", "group", "audiences", "last_seq", "ready", "inbox", "filling", "linger",
                  "pending", "flush", "last_event_at", "rings", "ring_first", "first_kept", "ring_loading",
-                 "ring_tail", "presence_blob", "presence_gen", "presence_fetch", "ring_divergent", "ring_dirty")
+                 "ring_tail", "presence_blob", "presence_gen", "presence_fetch", "ring_divergent", "ring_dirty",
+                 "last_push")
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -92,6 +96,9 @@ class Topic:
         self.presence_blob: bytes | None = None
         self.presence_gen = 0
         self.presence_fetch: asyncio.Future[bytes] | None = None
+        # When an event last went to every stream of the key (no heartbeat
+        # is due on a stream that was written to since).
+        self.last_push = 0.0
 
     def subscribers(self):
         for subs in self.audiences.values():
@@ -453,19 +460,20 @@ class Hub:
         frames = [(sse.frame(event=item["event"], data=item["payload"]), item.get("exclude_user")) for item in items]
         if len(frames) == 1:
             data, exclude = frames[0]
-            item = (None, data)
+            item, wire = (None, data), chunk(data)
             for sub in topic.subscribers():
                 if exclude is None or sub.user_id != exclude:
-                    sub.push_item(item)
+                    sub.push_item(item, wire)
             return
         # One joined frame for everyone, and one per user excluded from an
         # item (their own typing or cursor): shared bytes, nothing per stream.
         excluded = {exclude for _, exclude in frames if exclude is not None}
         everyone = (None, b"".join(data for data, _ in frames))
+        everyone_wire = chunk(everyone[1])
         variants: dict[int, tuple[None, bytes] | None] = {}
         for sub in topic.subscribers():
             if sub.user_id not in excluded:
-                sub.push_item(everyone)
+                sub.push_item(everyone, everyone_wire)
                 continue
             if sub.user_id not in variants:
                 data = b"".join(d for d, exclude in frames if exclude != sub.user_id)
@@ -531,14 +539,18 @@ class Hub:
                     data = self._encode(message, audience)
                 items.append((message["seq"], data))
                 size += len(data)
+            # The same bytes as one HTTP chunk, for the streams written to
+            # directly (``Subscriber.push_item``).
+            wire = chunk(items[0][1] if len(items) == 1 else b"".join(data for _, data in items))
             if len(items) == 1:
                 item = items[0]
                 for sub in subs:
-                    sub.push_item(item)
+                    sub.push_item(item, wire)
             else:
                 for sub in subs:
-                    sub.push_many(items, size)
+                    sub.push_many(items, size, wire)
             count += len(subs)
+        topic.last_push = time.monotonic()
         metrics.EVENTS_DELIVERED.inc(count * len(batch))
         now = time.time()
         for message in batch:
@@ -566,10 +578,11 @@ class Hub:
             data = frames.get(audience)
             if data is None:  # an audience that joined during the read
                 continue
-            item = (seq, data)
+            item, wire = (seq, data), chunk(data)
             for sub in subs:
-                sub.push_item(item)
+                sub.push_item(item, wire)
             count += len(subs)
+        topic.last_push = time.monotonic()
         topic.last_seq = seq
         metrics.EVENTS_DELIVERED.inc(count)
 
@@ -649,7 +662,7 @@ class Hub:
             for sub in list(topic.subscribers()):
                 if sub.deadline is not None and now >= sub.deadline:
                     sub.close("lifetime")
-                elif now - sub.last_write >= idle:
+                elif now - max(sub.last_write, topic.last_push) >= idle:
                     sub.push(None, sse.PING)
                     sub.last_write = now
         await self._guard("revocation poll", self._poll_revocations())

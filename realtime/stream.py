@@ -5,6 +5,10 @@ consumer stops as soon as ``handle()`` returns and dispatches no layer message
 while it runs (channels #1302, #1747), and a consumer per stream means a layer
 channel and a dispatch task per stream.  Here each stream is one coroutine fed
 by the process's hub, plus a small task that notices the client leaving.
+Under uvicorn and daphne the hub writes a live frame straight to the
+connection while the stream is idle (``realtime.transport``); the stream's
+coroutine only wakes for what needs it: a gap to fill from the table, a
+close.
 
 Order of work on connect: authenticate and check access (``realtime.gate``:
 batched with the opens of the same moment, briefly cached), take a lease,
@@ -33,7 +37,7 @@ from .access import policy
 from .hub import Subscriber, get_hub
 from .leases import Acquired, Lease, get_store, new_lease_id
 from .origins import origin_allowed
-from .transport import Outbox
+from .transport import outbox_for
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +185,7 @@ class EventStreamApp:
 
     async def _stream(self, scope, receive, send, sub: Subscriber, replay: log.Replay, first: bool) -> None:
         watcher = asyncio.create_task(self._watch_disconnect(receive, sub))
-        outbox = Outbox(send)
+        outbox = outbox_for(send)
         outbox.cap_send_buffer(settings.SSE_SEND_BUFFER_BYTES)
         sub.on_slow = outbox.abort
         try:
@@ -215,6 +219,13 @@ class EventStreamApp:
             if replay.more:
                 await self._catch_up(send, sub, upto=replay.last_id)
             await self._presence(send, sub, first)
+            if get_hub().coalesce > 0 and outbox.start_direct():
+                # From here the hub writes next-in-line frames straight to the
+                # connection while this coroutine is parked in ``sub.wait``.
+                # Not without coalescing (SSE_COALESCE_MS=0): a write per event
+                # and stream then costs a system call each, where a woken
+                # stream that is behind sends what piled up in one.
+                sub.writer = outbox.write
             while True:
                 await sub.wait()
                 if sub.closed and sub.reason in ("client_gone", "slow"):

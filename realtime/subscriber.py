@@ -4,6 +4,13 @@ The hub appends frames without awaiting anything; the stream's own coroutine
 waits on the wake-up and drains the buffer in one write.  A client that stops
 reading is closed once its buffer passes ``SSE_MAX_BUFFER_BYTES`` and resumes
 by Last-Event-ID, so it delays nobody and loses nothing.
+
+Fast path: while the stream's coroutine is parked in ``wait`` with nothing
+queued and the server lets us write to the connection (``transport``), a
+frame that is next in line is written there by the hub at once, with no
+wake-up: the connection's unsent bytes are then what counts against the
+bound.  Anything else (a frame behind a gap, one already replayed) is queued
+and wakes the stream as before.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from typing import Any, Callable
 from django.conf import settings
 
 from .leases import Lease
+from .transport import chunk
 
 
 class Subscriber:
@@ -23,6 +31,7 @@ class Subscriber:
     __slots__ = (
         "key", "audience", "user_id", "last_id", "chunks", "size", "waiter",
         "closed", "reason", "last_write", "deadline", "max_bytes", "info", "lease", "opened_at", "on_slow",
+        "writer",
     )
 
     def __init__(self, *, key: str, audience: str, user_id: int | None, lifetime: float | None = None,
@@ -48,25 +57,49 @@ class Subscriber:
         # Called when the stream is closed for not reading: drops the
         # connection, whose own buffers may be what the client stopped reading.
         self.on_slow: Callable[[], None] | None = None
+        # ``Outbox.write`` of the connection once the stream allows the fast
+        # path; used only while ``waiter`` is set (the stream is parked).
+        self.writer: Callable[[bytes], int] | None = None
 
     def push(self, seq: int | None, data: bytes) -> None:
-        """Queue a frame (``seq`` None: an ephemeral frame or a comment line)."""
-        if not self.closed:
-            self.chunks.append((seq, data))
-            self._grew(len(data))
+        """Deliver a frame (``seq`` None: an ephemeral frame or a comment line)."""
+        self.push_item((seq, data))
 
-    def push_item(self, item: tuple[int | None, bytes]) -> None:
-        """Queue one ``(seq, frame)`` shared with other streams: the fan-out
-        allocates nothing per stream."""
-        if not self.closed:
-            self.chunks.append(item)
-            self._grew(len(item[1]))
+    def push_item(self, item: tuple[int | None, bytes], wire: bytes | None = None) -> None:
+        """Deliver one ``(seq, frame)`` shared with other streams (``wire``:
+        the same frame as an HTTP chunk, framed once for all of them): the
+        fan-out allocates nothing per stream."""
+        if self.closed:
+            return
+        if self.waiter is not None and self.writer is not None:
+            seq = item[0]
+            if seq is None or seq == self.last_id + 1:
+                self._write(wire if wire is not None else chunk(item[1]), seq)
+                return
+            if seq <= self.last_id:
+                return
+        self.chunks.append(item)
+        self._grew(len(item[1]))
 
-    def push_many(self, items: list[tuple[int | None, bytes]], size: int) -> None:
-        """Queue several frames with one wake-up (a coalesced batch)."""
-        if not self.closed:
-            self.chunks.extend(items)
-            self._grew(size)
+    def push_many(self, items: list[tuple[int | None, bytes]], size: int, wire: bytes | None = None) -> None:
+        """Deliver several contiguous frames at once (a coalesced batch;
+        ``wire``: all of them as one HTTP chunk)."""
+        if self.closed:
+            return
+        if self.waiter is not None and self.writer is not None and items[0][0] == self.last_id + 1:
+            self._write(wire if wire is not None else chunk(b"".join(data for _, data in items)), items[-1][0])
+            return
+        self.chunks.extend(items)
+        self._grew(size)
+
+    def _write(self, wire: bytes, last: int | None) -> None:
+        unsent = self.writer(wire)
+        if unsent < 0:
+            self.close("client_gone")
+        elif unsent > self.max_bytes:
+            self.close("slow")
+        elif last is not None:
+            self.last_id = last
 
     def _grew(self, size: int) -> None:
         self.size += size
@@ -89,8 +122,12 @@ class Subscriber:
 
     def _wake(self) -> None:
         waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            # Not parked any more: from here until the stream waits again,
+            # frames are queued, not written (they would pass what it sends).
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def wait(self) -> None:
         """Return once there is something to send or the stream is closed."""

@@ -12,14 +12,24 @@ leave ``send`` and pile up below it.  Three places hold them:
 - the hub's per-stream buffer (``Subscriber``), bounded by
   ``SSE_MAX_BUFFER_BYTES``.
 
-For the servers it knows (uvicorn and daphne), ``Outbox`` reaches the socket
-through ``send`` to cap the kernel buffer (``SSE_SEND_BUFFER_BYTES``), reads
-how much the server holds unsent, and can drop the connection at once.  The
-stream counts what the server holds against the same bound as its own
-buffer, so a stalled client is closed after about ``SSE_MAX_BUFFER_BYTES``
-whatever the server, and resumes by Last-Event-ID with nothing lost.  For any
-other server every method is a harmless no-op and only the hub's bound
-applies.
+For the servers it knows (uvicorn with httptools, and daphne), ``outbox_for``
+reaches the connection through ``send`` to cap the kernel buffer
+(``SSE_SEND_BUFFER_BYTES``), read how much the server holds unsent, drop the
+connection at once, and, once the response is under way, write an
+HTTP/1.1 chunk straight to the transport.
+
+That last one is the fan-out's fast path.  Through ``send`` each delivery
+costs a wake-up of the stream's task, a coroutine, an ASGI message and, under
+daphne, a reactor registration per write (Twisted waits for the socket to be
+writable before every write).  ``write`` is what ``send`` would have put on
+the wire, done in the hub's loop without awaiting: it never blocks, and what
+the socket does not take at once stays in the server's buffer, counted
+against the stream's bound.  The stream only lets the hub write while it is
+itself parked with nothing queued (``Subscriber.wait``), so the bytes of one
+connection always go out in order.
+
+For any other server (or HTTP/1.0, or h11) every method is a harmless no-op,
+``direct`` is False, and the stream writes through ``send`` as ASGI intends.
 """
 
 from __future__ import annotations
@@ -30,67 +40,177 @@ from typing import Any, Callable
 
 logger = logging.getLogger(__name__)
 
+GONE = -1
+
+
+def chunk(data: bytes) -> bytes:
+    """``data`` as one HTTP/1.1 chunk, as uvicorn and Twisted frame it."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
 
 class Outbox:
-    __slots__ = ("_transport", "_pending", "_abort", "_socket")
+    """A server this module does not know: ``send`` is all there is."""
 
-    def __init__(self, send: Callable[..., Any]) -> None:
-        self._transport: Any = None
-        self._pending: Callable[[], int] | None = None
-        self._abort: Callable[[], None] | None = None
-        self._socket: Any = None
-        try:
-            self._find(send)
-        except Exception:  # noqa: BLE001 - a server we do not know: stay a no-op
-            logger.debug("no transport found under send", exc_info=True)
+    __slots__ = ()
 
-    def _find(self, send: Callable[..., Any]) -> None:
-        # uvicorn: ``send`` is a bound method of the request cycle, which holds
-        # the asyncio transport.
-        transport = getattr(getattr(send, "__self__", None), "transport", None)
-        if transport is not None and hasattr(transport, "get_write_buffer_size"):
-            self._transport = transport
-            self._pending = transport.get_write_buffer_size
-            self._abort = transport.abort
-            self._socket = transport.get_extra_info("socket")
-            return
-        # daphne: ``send`` is ``partial(server.handle_reply, request)``; the
-        # request's channel holds the Twisted TCP transport.
-        args = getattr(send, "args", ())
-        channel = getattr(args[0], "channel", None) if args else None
-        transport = getattr(channel, "transport", None)
-        if transport is not None and hasattr(transport, "dataBuffer") and hasattr(transport, "abortConnection"):
-            self._transport = transport
-            self._pending = lambda: (len(transport.dataBuffer) - transport.offset
-                                     + getattr(transport, "_tempDataLen", 0))
-            self._abort = transport.abortConnection
-            self._socket = getattr(transport, "socket", None)
+    direct = False
 
     @property
     def known(self) -> bool:
-        return self._transport is not None
+        return False
 
     def cap_send_buffer(self, size: int) -> None:
         """Bound the kernel's send buffer (Linux doubles ``size``); 0 leaves it to the kernel."""
+
+    def pending(self) -> int:
+        """Bytes the server has accepted and not yet handed to the kernel."""
+        return 0
+
+    def abort(self) -> None:
+        """Drop the connection now, unsent bytes included."""
+
+    def start_direct(self) -> bool:
+        """Whether ``write`` may be used from now on (the response has begun,
+        chunked).  False leaves the stream on ``send``."""
+        return False
+
+    def write(self, wire: bytes) -> int:
+        """Put one pre-framed chunk on the connection without awaiting.
+
+        Returns the bytes the server now holds unsent, or ``GONE`` when the
+        connection is closed or closing."""
+        return GONE
+
+
+class _KnownOutbox(Outbox):
+    __slots__ = ("_transport", "_socket")
+
+    def __init__(self, transport: Any, sock: Any) -> None:
+        self._transport = transport
+        self._socket = sock
+
+    @property
+    def known(self) -> bool:
+        return True
+
+    def cap_send_buffer(self, size: int) -> None:
         if size and self._socket is not None:
             try:
                 self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
             except OSError:
                 logger.debug("SO_SNDBUF not set", exc_info=True)
 
+
+class AsyncioOutbox(_KnownOutbox):
+    """uvicorn's httptools protocol: ``send`` is a bound method of the request
+    cycle, which holds the asyncio (uvloop) transport.  ``transport.write``
+    sends at once when nothing is queued and buffers the rest itself."""
+
+    __slots__ = ("_cycle", "direct")
+
+    def __init__(self, cycle: Any, transport: Any) -> None:
+        super().__init__(transport, transport.get_extra_info("socket"))
+        self._cycle = cycle
+        self.direct = False
+
     def pending(self) -> int:
-        """Bytes the server has accepted from ``send`` and not yet handed to the kernel."""
-        if self._pending is None:
-            return 0
         try:
-            return self._pending()
+            return self._transport.get_write_buffer_size()
         except Exception:  # noqa: BLE001 - connection already torn down
             return 0
 
     def abort(self) -> None:
-        """Drop the connection now, unsent bytes included."""
-        if self._abort is not None:
+        try:
+            self._transport.abort()
+        except Exception:  # noqa: BLE001
+            logger.debug("abort failed", exc_info=True)
+
+    def start_direct(self) -> bool:
+        cycle = self._cycle
+        # ``chunked_encoding`` is httptools' own framing flag (h11 has none):
+        # True once a response without a length has started on HTTP/1.1.
+        self.direct = (getattr(cycle, "chunked_encoding", None) is True and cycle.response_started
+                       and not cycle.response_complete and not cycle.disconnected)
+        return self.direct
+
+    def write(self, wire: bytes) -> int:
+        transport = self._transport
+        if transport.is_closing():
+            return GONE
+        transport.write(wire)
+        return transport.get_write_buffer_size()
+
+
+class TwistedOutbox(_KnownOutbox):
+    """daphne: ``send`` is ``partial(server.handle_reply, request)``; the
+    request's channel holds the Twisted TCP transport.  Twisted queues every
+    write and sends it on the reactor's next writable event; ``write`` sends
+    on the socket at once when Twisted holds nothing unsent, and hands only
+    what the socket refused to Twisted."""
+
+    __slots__ = ("_request", "direct")
+
+    def __init__(self, request: Any, transport: Any) -> None:
+        super().__init__(transport, getattr(transport, "socket", None))
+        self._request = request
+        self.direct = False
+
+    def pending(self) -> int:
+        transport = self._transport
+        try:
+            return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        except Exception:  # noqa: BLE001
+            return 0
+
+    def abort(self) -> None:
+        try:
+            self._transport.abortConnection()
+        except Exception:  # noqa: BLE001
+            logger.debug("abort failed", exc_info=True)
+
+    def start_direct(self) -> bool:
+        request, transport = self._request, self._transport
+        self.direct = (self._socket is not None and getattr(request, "chunked", 0) == 1
+                       and request.startedWriting and not request.finished and not request._disconnected
+                       and hasattr(transport, "_tempDataLen") and hasattr(transport, "offset"))
+        return self.direct
+
+    def write(self, wire: bytes) -> int:
+        transport = self._transport
+        if self._request._disconnected or not transport.connected or transport.disconnecting:
+            return GONE
+        pending = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        if not pending:
             try:
-                self._abort()
-            except Exception:  # noqa: BLE001
-                logger.debug("abort failed", exc_info=True)
+                sent = self._socket.send(wire)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                # Reset or broken pipe: Twisted learns of it on its next read;
+                # drop the connection so nothing else is written to it.
+                self.abort()
+                return GONE
+            if sent == len(wire):
+                return 0
+            wire = wire[sent:]
+        transport.write(wire)
+        return pending + len(wire)
+
+
+def outbox_for(send: Callable[..., Any]) -> Outbox:
+    """The ``Outbox`` for the connection under ``send``."""
+    try:
+        # uvicorn: ``send`` is a bound method of the request cycle.
+        cycle = getattr(send, "__self__", None)
+        transport = getattr(cycle, "transport", None)
+        if transport is not None and hasattr(transport, "get_write_buffer_size"):
+            return AsyncioOutbox(cycle, transport)
+        # daphne: ``send`` is ``partial(server.handle_reply, request)``.
+        args = getattr(send, "args", ())
+        request = args[0] if args else None
+        transport = getattr(getattr(request, "channel", None), "transport", None)
+        if transport is not None and hasattr(transport, "dataBuffer") and hasattr(transport, "abortConnection"):
+            return TwistedOutbox(request, transport)
+    except Exception:  # noqa: BLE001 - a server we do not know: stay a no-op
+        logger.debug("no transport found under send", exc_info=True)
+    return Outbox()
