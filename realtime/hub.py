@@ -660,7 +660,9 @@ class Hub:
         idle = settings.SSE_HEARTBEAT_SECONDS
         for topic in list(self.topics.values()):
             for sub in list(topic.subscribers()):
-                if sub.deadline is not None and now >= sub.deadline:
+                if sub.outbox.closed():
+                    sub.close("client_gone")
+                elif sub.deadline is not None and now >= sub.deadline:
                     sub.close("lifetime")
                 elif now - max(sub.last_write, topic.last_push) >= idle:
                     sub.push(None, sse.PING)

@@ -20,6 +20,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from docreview.prepared import PreparedInsert
 
 from . import envelope, metrics, sse
 from .groups import group_for
@@ -51,6 +54,11 @@ def ensure_stream(key: str) -> Stream:
             return Stream.objects.create(key=key)
     except IntegrityError:
         return Stream.objects.get(key=key)
+
+
+# Every write inserts one event row: its INSERT is compiled once, not per
+# write (the Event model has no signal receivers).
+_EVENT_INSERT = PreparedInsert(Event, ["stream", "seq", "type", "data", "created_at"])
 
 
 def _next_seq(connection, key: str) -> tuple[int, int] | None:
@@ -92,7 +100,7 @@ def record(
         ensure_stream(key)
         issued = _next_seq(connection, key)
     stream_id, seq = issued
-    event = Event.objects.create(stream_id=stream_id, seq=seq, type=type, data=data)
+    event = _EVENT_INSERT.insert(stream_id=stream_id, seq=seq, type=type, data=data, created_at=timezone.now())
 
     message = {
         "type": EVENT_MESSAGE,

@@ -4,7 +4,8 @@ A plain ASGI application rather than a Channels ``AsyncHttpConsumer``: a
 consumer stops as soon as ``handle()`` returns and dispatches no layer message
 while it runs (channels #1302, #1747), and a consumer per stream means a layer
 channel and a dispatch task per stream.  Here each stream is one coroutine fed
-by the process's hub, plus a small task that notices the client leaving.
+by the process's hub; under a server whose connection it can see the hub
+also notices the client leaving, elsewhere a small task waits for it.
 Under uvicorn and daphne the hub writes a live frame straight to the
 connection while the stream is idle (``realtime.transport``); the stream's
 coroutine only wakes for what needs it: a gap to fill from the table, a
@@ -109,7 +110,7 @@ class EventStreamApp:
                 await presence.left(sub.lease)
             metrics.DISCONNECTS.labels(reason=sub.reason or "client_gone").inc()
             logger.info("stream closed doc=%s user=%s reason=%s last_id=%s",
-                        sub.key, sub.info.get("username"), sub.reason or "client_gone", sub.last_id)
+                        sub.key, sub.username, sub.reason or "client_gone", sub.last_id)
 
     async def _open(self, scope: dict[str, Any]) -> tuple[Subscriber, log.Replay, bool]:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
@@ -144,7 +145,7 @@ class EventStreamApp:
         lifetime = settings.SSE_MAX_LIFETIME_SECONDS
         lifetime = lifetime * (1 - 0.1 * random.random()) if lifetime else None
         sub = Subscriber(key=key, audience=audience, user_id=grant.user_id, lifetime=lifetime,
-                         info={"username": grant.username}, lease=lease)
+                         username=grant.username, lease=lease)
         # Opened, for revocations, when the access was read (a cached grant is older).
         sub.opened_at = grant.authorized_at
         hub = get_hub()
@@ -163,7 +164,7 @@ class EventStreamApp:
             hub.unsubscribe(sub)
             await presence.left(lease)
             raise
-        logger.info("stream open doc=%s user=%s last_event_id=%s replay=%d%s", key, sub.info["username"],
+        logger.info("stream open doc=%s user=%s last_event_id=%s replay=%d%s", key, sub.username,
                     last_event_id, len(replay.frames), " reset" if replay.reset else "")
         return sub, replay, acquired.went_online
 
@@ -184,10 +185,13 @@ class EventStreamApp:
         raise Reject(503, {"detail": "Too many open event streams on this document."}, [(b"retry-after", b"10")])
 
     async def _stream(self, scope, receive, send, sub: Subscriber, replay: log.Replay, first: bool) -> None:
-        watcher = asyncio.create_task(self._watch_disconnect(receive, sub))
         outbox = outbox_for(send)
         outbox.cap_send_buffer(settings.SSE_SEND_BUFFER_BYTES)
-        sub.on_slow = outbox.abort
+        sub.outbox = outbox
+        # On a server whose connection we can see, the hub's tick notices a
+        # client that left (``Outbox.closed``); elsewhere a task waits for
+        # ``http.disconnect``.
+        watcher = None if outbox.known else asyncio.create_task(self._watch_disconnect(receive, sub))
         try:
             await send({
                 "type": "http.response.start",
@@ -219,13 +223,12 @@ class EventStreamApp:
             if replay.more:
                 await self._catch_up(send, sub, upto=replay.last_id)
             await self._presence(send, sub, first)
-            if get_hub().coalesce > 0 and outbox.start_direct():
-                # From here the hub writes next-in-line frames straight to the
-                # connection while this coroutine is parked in ``sub.wait``.
-                # Not without coalescing (SSE_COALESCE_MS=0): a write per event
-                # and stream then costs a system call each, where a woken
-                # stream that is behind sends what piled up in one.
-                sub.writer = outbox.write
+            # From here the hub writes next-in-line frames straight to the
+            # connection while this coroutine is parked in ``sub.wait``.  Not
+            # without coalescing (SSE_COALESCE_MS=0): a write per event and
+            # stream then costs a system call each, where a woken stream that
+            # is behind sends what piled up in one.
+            sub.direct = get_hub().coalesce > 0 and outbox.start_direct()
             while True:
                 await sub.wait()
                 if sub.closed and sub.reason in ("client_gone", "slow"):
@@ -248,7 +251,8 @@ class EventStreamApp:
         except OSError:
             sub.close("client_gone")
         finally:
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
 
     @staticmethod
     async def _presence(send, sub: Subscriber, first: bool) -> None:

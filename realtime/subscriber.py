@@ -22,7 +22,7 @@ from typing import Any, Callable
 from django.conf import settings
 
 from .leases import Lease
-from .transport import chunk
+from .transport import NO_OUTBOX, Outbox, chunk
 
 
 class Subscriber:
@@ -30,13 +30,12 @@ class Subscriber:
 
     __slots__ = (
         "key", "audience", "user_id", "last_id", "chunks", "size", "waiter",
-        "closed", "reason", "last_write", "deadline", "max_bytes", "info", "lease", "opened_at", "on_slow",
-        "writer",
+        "closed", "reason", "last_write", "deadline", "max_bytes", "username", "lease", "opened_at", "outbox",
+        "direct",
     )
 
     def __init__(self, *, key: str, audience: str, user_id: int | None, lifetime: float | None = None,
-                 max_bytes: int | None = None, info: dict[str, Any] | None = None,
-                 lease: Lease | None = None) -> None:
+                 max_bytes: int | None = None, username: str = "", lease: Lease | None = None) -> None:
         self.key = key
         self.audience = audience
         self.user_id = user_id
@@ -51,15 +50,16 @@ class Subscriber:
         self.last_write = time.monotonic()
         self.deadline = time.monotonic() + lifetime if lifetime else None
         self.max_bytes = max_bytes or settings.SSE_MAX_BUFFER_BYTES
-        self.info = info or {}
+        self.username = username
         self.lease = lease
         self.opened_at = time.time()
-        # Called when the stream is closed for not reading: drops the
-        # connection, whose own buffers may be what the client stopped reading.
-        self.on_slow: Callable[[], None] | None = None
-        # ``Outbox.write`` of the connection once the stream allows the fast
-        # path; used only while ``waiter`` is set (the stream is parked).
-        self.writer: Callable[[bytes], int] | None = None
+        # The connection under the stream (``realtime.transport``): dropped
+        # when the stream is closed for not reading, since its own buffers may
+        # be what the client stopped reading.
+        self.outbox: Outbox = NO_OUTBOX
+        # Whether the hub may write to ``outbox`` directly; it does only while
+        # ``waiter`` is set (the stream is parked).
+        self.direct = False
 
     def push(self, seq: int | None, data: bytes) -> None:
         """Deliver a frame (``seq`` None: an ephemeral frame or a comment line)."""
@@ -71,7 +71,7 @@ class Subscriber:
         fan-out allocates nothing per stream."""
         if self.closed:
             return
-        if self.waiter is not None and self.writer is not None:
+        if self.waiter is not None and self.direct:
             seq = item[0]
             if seq is None or seq == self.last_id + 1:
                 self._write(wire if wire is not None else chunk(item[1]), seq)
@@ -86,14 +86,14 @@ class Subscriber:
         ``wire``: all of them as one HTTP chunk)."""
         if self.closed:
             return
-        if self.waiter is not None and self.writer is not None and items[0][0] == self.last_id + 1:
+        if self.waiter is not None and self.direct and items[0][0] == self.last_id + 1:
             self._write(wire if wire is not None else chunk(b"".join(data for _, data in items)), items[-1][0])
             return
         self.chunks.extend(items)
         self._grew(size)
 
     def _write(self, wire: bytes, last: int | None) -> None:
-        unsent = self.writer(wire)
+        unsent = self.outbox.write(wire)
         if unsent < 0:
             self.close("client_gone")
         elif unsent > self.max_bytes:
@@ -117,8 +117,8 @@ class Subscriber:
             self.closed = True
             self.reason = reason
             self._wake()
-            if reason == "slow" and self.on_slow is not None:
-                self.on_slow()
+            if reason == "slow":
+                self.outbox.abort()
 
     def _wake(self) -> None:
         waiter = self.waiter

@@ -28,8 +28,13 @@ against the stream's bound.  The stream only lets the hub write while it is
 itself parked with nothing queued (``Subscriber.wait``), so the bytes of one
 connection always go out in order.
 
+The same access tells the hub that a client has gone (``closed``), so a
+stream on a known server needs no task of its own waiting on ``receive``
+for ``http.disconnect``: one coroutine per stream, and its memory.
+
 For any other server (or HTTP/1.0, or h11) every method is a harmless no-op,
-``direct`` is False, and the stream writes through ``send`` as ASGI intends.
+``start_direct`` is False, and the stream writes through ``send`` and
+watches ``receive`` as ASGI intends.
 """
 
 from __future__ import annotations
@@ -53,8 +58,6 @@ class Outbox:
 
     __slots__ = ()
 
-    direct = False
-
     @property
     def known(self) -> bool:
         return False
@@ -73,6 +76,10 @@ class Outbox:
         """Whether ``write`` may be used from now on (the response has begun,
         chunked).  False leaves the stream on ``send``."""
         return False
+
+    def closed(self) -> bool | None:
+        """Whether the client has gone; None when only ``receive`` can tell."""
+        return None
 
     def write(self, wire: bytes) -> int:
         """Put one pre-framed chunk on the connection without awaiting.
@@ -106,12 +113,11 @@ class AsyncioOutbox(_KnownOutbox):
     cycle, which holds the asyncio (uvloop) transport.  ``transport.write``
     sends at once when nothing is queued and buffers the rest itself."""
 
-    __slots__ = ("_cycle", "direct")
+    __slots__ = ("_cycle",)
 
     def __init__(self, cycle: Any, transport: Any) -> None:
         super().__init__(transport, transport.get_extra_info("socket"))
         self._cycle = cycle
-        self.direct = False
 
     def pending(self) -> int:
         try:
@@ -129,9 +135,11 @@ class AsyncioOutbox(_KnownOutbox):
         cycle = self._cycle
         # ``chunked_encoding`` is httptools' own framing flag (h11 has none):
         # True once a response without a length has started on HTTP/1.1.
-        self.direct = (getattr(cycle, "chunked_encoding", None) is True and cycle.response_started
-                       and not cycle.response_complete and not cycle.disconnected)
-        return self.direct
+        return (getattr(cycle, "chunked_encoding", None) is True and cycle.response_started
+                and not cycle.response_complete and not cycle.disconnected)
+
+    def closed(self) -> bool:
+        return self._transport.is_closing()
 
     def write(self, wire: bytes) -> int:
         transport = self._transport
@@ -148,12 +156,11 @@ class TwistedOutbox(_KnownOutbox):
     on the socket at once when Twisted holds nothing unsent, and hands only
     what the socket refused to Twisted."""
 
-    __slots__ = ("_request", "direct")
+    __slots__ = ("_request",)
 
     def __init__(self, request: Any, transport: Any) -> None:
         super().__init__(transport, getattr(transport, "socket", None))
         self._request = request
-        self.direct = False
 
     def pending(self) -> int:
         transport = self._transport
@@ -170,10 +177,13 @@ class TwistedOutbox(_KnownOutbox):
 
     def start_direct(self) -> bool:
         request, transport = self._request, self._transport
-        self.direct = (self._socket is not None and getattr(request, "chunked", 0) == 1
-                       and request.startedWriting and not request.finished and not request._disconnected
-                       and hasattr(transport, "_tempDataLen") and hasattr(transport, "offset"))
-        return self.direct
+        return (self._socket is not None and getattr(request, "chunked", 0) == 1
+                and bool(request.startedWriting) and not request.finished and not request._disconnected
+                and hasattr(transport, "_tempDataLen") and hasattr(transport, "offset"))
+
+    def closed(self) -> bool:
+        transport = self._transport
+        return bool(self._request._disconnected or not transport.connected or transport.disconnecting)
 
     def write(self, wire: bytes) -> int:
         transport = self._transport
@@ -197,6 +207,9 @@ class TwistedOutbox(_KnownOutbox):
         return pending + len(wire)
 
 
+NO_OUTBOX = Outbox()
+
+
 def outbox_for(send: Callable[..., Any]) -> Outbox:
     """The ``Outbox`` for the connection under ``send``."""
     try:
@@ -213,4 +226,4 @@ def outbox_for(send: Callable[..., Any]) -> Outbox:
             return TwistedOutbox(request, transport)
     except Exception:  # noqa: BLE001 - a server we do not know: stay a no-op
         logger.debug("no transport found under send", exc_info=True)
-    return Outbox()
+    return NO_OUTBOX

@@ -25,11 +25,20 @@ def role_of(user: Any, document: Document) -> str | None:
     cached = getattr(document, "_role_cache", {})
     if user.pk in cached:
         return cached[user.pk]
-    role = document.memberships.filter(user=user).values_list("role", flat=True).first()
+    return remember_role(user, document, document.memberships.filter(user=user).values_list("role", flat=True).first())
+
+
+def remember_role(user: Any, document: Document, member_role: str | None) -> str | None:
+    """``role_of`` from the user's membership role (None: not a member), read
+    by the caller; kept on ``document`` for the request's later checks."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    role = member_role
     if document.visibility == Visibility.INTERNAL and ROLE_RANK.get(role, 0) < ROLE_RANK[Role.REVIEWER]:
         role = Role.REVIEWER
     if role is None and is_moderator(user):
         role = Role.VIEWER
+    cached = getattr(document, "_role_cache", {})
     cached[user.pk] = role
     document._role_cache = cached
     return role

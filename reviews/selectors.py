@@ -6,8 +6,10 @@ from typing import Any
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
+from docreview.prepared import PreparedQuery
+
 from .models import Comment, Discussion, DiscussionMessage, Document, Membership, Suggestion, Visibility
-from .permissions import can_moderate, can_read, is_moderator, role_of
+from .permissions import can_moderate, can_read, is_moderator, remember_role, role_of
 
 
 def documents_visible_to(user: Any) -> QuerySet[Document]:
@@ -21,18 +23,36 @@ def documents_visible_to(user: Any) -> QuerySet[Document]:
     return qs.filter(Q(visibility=Visibility.INTERNAL) | Q(memberships__user=user)).distinct()
 
 
+def _document_with_role(lookup: str):
+    """The document by ``lookup`` (path or pk), with the member role of a user."""
+    def build(value: Any, user_id: int) -> QuerySet[Document]:
+        role = Membership.objects.filter(document=OuterRef("pk"), user_id=user_id).values("role")[:1]
+        return Document.objects.select_related("stream").filter(**{lookup: value}).annotate(member_role=Subquery(role))
+
+    return build
+
+
+_DOCUMENT_BY_PATH = PreparedQuery(_document_with_role("path"), "\0document-path\0", -7_000_001)
+_DOCUMENT_BY_PK = PreparedQuery(_document_with_role("pk"), -7_000_002, -7_000_001)
+MAX_PK = 2**63 - 1
+
+
 def document_for(user: Any, *, path: str | None = None, pk: Any = None) -> Document | None:
     """The readable document with that path or id, or None (missing and hidden alike).
 
-    One lookup by a unique key and one membership query (``role_of``, whose
-    answer stays cached on the document for the request's later checks):
-    this runs on every write.
+    One query for the document and the user's membership (compiled once:
+    this runs on every write); the role stays cached on the document for the
+    request's later checks.
     """
-    if path is None and not str(pk).isdigit():
+    if not user.is_authenticated or not user.is_active:
         return None
-    lookup = {"path": path} if path is not None else {"pk": pk}
-    document = Document.objects.select_related("stream").filter(**lookup).first()
-    if document is None or role_of(user, document) is None:
+    if path is not None:
+        document = _DOCUMENT_BY_PATH.first(path, user.pk)
+    elif str(pk).isdigit() and int(pk) <= MAX_PK:
+        document = _DOCUMENT_BY_PK.first(int(pk), user.pk)
+    else:
+        return None
+    if document is None or remember_role(user, document, document.member_role) is None:
         return None
     return document
 

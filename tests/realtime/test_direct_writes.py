@@ -9,19 +9,38 @@ import asyncio
 import socket
 
 from realtime.subscriber import Subscriber
-from realtime.transport import GONE, TwistedOutbox, chunk
+from realtime.transport import GONE, Outbox, TwistedOutbox, chunk
 
 
-class Wire:
+class Wire(Outbox):
     """A connection that records what is written and reports ``unsent``."""
+
+    __slots__ = ("written", "unsent", "aborted", "gone")
 
     def __init__(self, unsent: int = 0) -> None:
         self.written: list[bytes] = []
         self.unsent = unsent
+        self.aborted = False
+        self.gone = False
 
-    def __call__(self, data: bytes) -> int:
-        self.written.append(data)
+    @property
+    def known(self) -> bool:
+        return True
+
+    def write(self, wire: bytes) -> int:
+        self.written.append(wire)
         return self.unsent
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def closed(self) -> bool:
+        return self.gone
+
+
+def direct(sub: Subscriber, wire: Wire) -> Wire:
+    sub.outbox, sub.direct = wire, True
+    return wire
 
 
 async def parked(sub: Subscriber) -> asyncio.Task:
@@ -35,7 +54,7 @@ def test_next_in_line_frames_are_written_at_once_without_waking_the_stream():
     async def scenario():
         sub = Subscriber(key="k", audience="reader", user_id=1)
         sub.last_id = 4
-        sub.writer = wire = Wire()
+        wire = direct(sub, Wire())
         task = await parked(sub)
         sub.push_item((5, b"id: 5\n\n"), chunk(b"id: 5\n\n"))
         sub.push_many([(6, b"id: 6\n\n"), (7, b"id: 7\n\n")], 14)
@@ -54,7 +73,7 @@ def test_a_frame_behind_a_gap_is_queued_and_wakes_the_stream_and_nothing_passes_
     async def scenario():
         sub = Subscriber(key="k", audience="reader", user_id=1)
         sub.last_id = 4
-        sub.writer = wire = Wire()
+        wire = direct(sub, Wire())
         task = await parked(sub)
         sub.push_item((6, b"id: 6\n\n"))
         # Woken, not yet running: even the next frame is queued behind.
@@ -71,21 +90,19 @@ def test_a_frame_behind_a_gap_is_queued_and_wakes_the_stream_and_nothing_passes_
 
 def test_a_stream_that_is_not_parked_is_never_written_to_directly():
     sub = Subscriber(key="k", audience="reader", user_id=1)
-    sub.writer = wire = Wire()
+    wire = direct(sub, Wire())
     sub.push_item((1, b"id: 1\n\n"))
     assert wire.written == [] and sub.chunks == [(1, b"id: 1\n\n")]
 
 
 def test_unsent_bytes_past_the_bound_close_the_stream_as_slow_and_drop_the_connection():
     async def scenario():
-        dropped = []
         sub = Subscriber(key="k", audience="reader", user_id=1, max_bytes=1000)
-        sub.on_slow = lambda: dropped.append(True)
-        sub.writer = Wire(unsent=1001)
+        wire = direct(sub, Wire(unsent=1001))
         task = await parked(sub)
         sub.push_item((1, b"id: 1\n\n"))
         await asyncio.sleep(0)
-        assert sub.closed and sub.reason == "slow" and dropped == [True] and task.done()
+        assert sub.closed and sub.reason == "slow" and wire.aborted and task.done()
         # The frame is not counted as sent: the client resumes from before it.
         assert sub.last_id == 0
 
@@ -95,7 +112,7 @@ def test_unsent_bytes_past_the_bound_close_the_stream_as_slow_and_drop_the_conne
 def test_a_connection_already_gone_closes_the_stream():
     async def scenario():
         sub = Subscriber(key="k", audience="reader", user_id=1)
-        sub.writer = Wire(unsent=GONE)
+        direct(sub, Wire(unsent=GONE))
         task = await parked(sub)
         sub.push_item((1, b"id: 1\n\n"))
         await asyncio.sleep(0)
@@ -168,3 +185,28 @@ def test_an_unknown_server_keeps_the_stream_on_send():
 
     outbox = outbox_for(send)
     assert not outbox.known and not outbox.start_direct() and outbox.write(b"x") == GONE
+
+
+def test_the_hub_tick_closes_a_stream_whose_client_left(settings):
+    """On a known server no task waits on ``receive``: the tick notices."""
+    from realtime.hub import Hub, Topic
+
+    settings.SSE_HEARTBEAT_SECONDS = 3600
+
+    async def scenario():
+        hub = Hub()
+        topic = Topic("k")
+        stays, leaves = Subscriber(key="k", audience="reader", user_id=1), Subscriber(key="k", audience="reader",
+                                                                                           user_id=2)
+        direct(stays, Wire())
+        direct(leaves, Wire()).gone = True
+        topic.audiences["reader"] = {stays, leaves}
+        hub.topics["k"] = topic
+        tasks = [await parked(stays), await parked(leaves)]
+        await hub._tick_once()
+        await asyncio.sleep(0)
+        assert leaves.closed and leaves.reason == "client_gone" and tasks[1].done()
+        assert not stays.closed and not tasks[0].done()
+        tasks[0].cancel()
+
+    asyncio.run(scenario())
