@@ -102,9 +102,48 @@ class EventStreamApp:
         # The request headers (cookies included) are not needed again: do not
         # keep them for the stream's life.
         scope["headers"] = []
+        outbox = outbox_for(send)
+        outbox.cap_send_buffer(settings.SSE_SEND_BUFFER_BYTES)
+        sub.outbox = outbox
+        # On a server whose connection we can see, the hub's tick notices a
+        # client that left (``Outbox.closed``); elsewhere a task waits for
+        # ``http.disconnect``.
+        watcher = None if outbox.known else asyncio.create_task(self._watch_disconnect(receive, sub))
+        # The live part runs in this coroutine's own frame, not in one more
+        # awaited coroutine: a frame less held per open stream.
         try:
-            await self._stream(scope, receive, send, sub, replay, first)
+            if await self._begin(scope, send, sub, replay, first):
+                replay = None
+                # From here the hub writes next-in-line frames straight to the
+                # connection while this coroutine is parked in ``sub.wait``.
+                # Not without coalescing (SSE_COALESCE_MS=0): a write per event
+                # and stream then costs a system call each, where a woken
+                # stream that is behind sends what piled up in one.
+                sub.direct = get_hub().coalesce > 0 and outbox.start_direct()
+                while True:
+                    await sub.wait()
+                    if sub.closed and sub.reason in ("client_gone", "slow"):
+                        break
+                    data, gap = sub.take()
+                    if data:
+                        await send({"type": "http.response.body", "body": data, "more_body": True})
+                        sub.last_write = time.monotonic()
+                        # What the server holds unsent counts against the same
+                        # bound as the hub's buffer (daphne never makes send wait).
+                        if outbox.pending() + sub.size > sub.max_bytes:
+                            sub.close("slow")
+                            break
+                    if gap is not None:
+                        await self._catch_up(send, sub, upto=gap - 1)
+                    if sub.closed and not sub.chunks:
+                        break
+                if sub.reason not in ("client_gone", "slow"):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            sub.close("client_gone")
         finally:
+            if watcher is not None:
+                watcher.cancel()
             get_hub().unsubscribe(sub)
             if sub.lease is not None:
                 await presence.left(sub.lease)
@@ -184,75 +223,39 @@ class EventStreamApp:
             raise Reject(429, {"detail": "Too many open event streams for this user."}, [(b"retry-after", b"5")])
         raise Reject(503, {"detail": "Too many open event streams on this document."}, [(b"retry-after", b"10")])
 
-    async def _stream(self, scope, receive, send, sub: Subscriber, replay: log.Replay, first: bool) -> None:
-        outbox = outbox_for(send)
-        outbox.cap_send_buffer(settings.SSE_SEND_BUFFER_BYTES)
-        sub.outbox = outbox
-        # On a server whose connection we can see, the hub's tick notices a
-        # client that left (``Outbox.closed``); elsewhere a task waits for
-        # ``http.disconnect``.
-        watcher = None if outbox.known else asyncio.create_task(self._watch_disconnect(receive, sub))
-        try:
-            await send({
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"text/event-stream; charset=utf-8"),
-                    (b"cache-control", b"no-cache"),
-                    (b"x-accel-buffering", b"no"),
-                    (b"x-content-type-options", b"nosniff"),
-                ],
-            })
-            head = [sse.retry(settings.SSE_RETRY_MS)]
-            if replay.reset:
-                head.append(sse.frame(event="stream.reset", data=sse.dumps({"lastEventId": replay.last_id})))
-                sub.last_id = replay.last_id
-            else:
-                head.extend(data for _, data in replay.frames)
-                sub.last_id = replay.frames[-1][0] if replay.frames else replay.last_id
-                metrics.EVENTS_REPLAYED.inc(len(replay.frames))
-            if scope["method"] == "HEAD":
-                sub.close("head")
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                return
-            await send({"type": "http.response.body", "body": b"".join(head), "more_body": True})
-            # The replay is sent: let it go now, not when the stream ends
-            # (the caller's frame holds ``replay`` as long as the stream lives).
-            del head
-            replay.frames = []
-            if replay.more:
-                await self._catch_up(send, sub, upto=replay.last_id)
-            await self._presence(send, sub, first)
-            # From here the hub writes next-in-line frames straight to the
-            # connection while this coroutine is parked in ``sub.wait``.  Not
-            # without coalescing (SSE_COALESCE_MS=0): a write per event and
-            # stream then costs a system call each, where a woken stream that
-            # is behind sends what piled up in one.
-            sub.direct = get_hub().coalesce > 0 and outbox.start_direct()
-            while True:
-                await sub.wait()
-                if sub.closed and sub.reason in ("client_gone", "slow"):
-                    break
-                data, gap = sub.take()
-                if data:
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-                    sub.last_write = time.monotonic()
-                    # What the server holds unsent counts against the same
-                    # bound as the hub's buffer (daphne never makes send wait).
-                    if outbox.pending() + sub.size > sub.max_bytes:
-                        sub.close("slow")
-                        break
-                if gap is not None:
-                    await self._catch_up(send, sub, upto=gap - 1)
-                if sub.closed and not sub.chunks:
-                    break
-            if sub.reason not in ("client_gone", "slow"):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:
-            sub.close("client_gone")
-        finally:
-            if watcher is not None:
-                watcher.cancel()
+    async def _begin(self, scope, send, sub: Subscriber, replay: log.Replay, first: bool) -> bool:
+        """The response head, the replay (and any catch-up) and who is online.
+        False for HEAD, which ends there."""
+        await send({
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache"),
+                (b"x-accel-buffering", b"no"),
+                (b"x-content-type-options", b"nosniff"),
+            ],
+        })
+        head = [sse.retry(settings.SSE_RETRY_MS)]
+        if replay.reset:
+            head.append(sse.frame(event="stream.reset", data=sse.dumps({"lastEventId": replay.last_id})))
+            sub.last_id = replay.last_id
+        else:
+            head.extend(data for _, data in replay.frames)
+            sub.last_id = replay.frames[-1][0] if replay.frames else replay.last_id
+            metrics.EVENTS_REPLAYED.inc(len(replay.frames))
+        if scope["method"] == "HEAD":
+            sub.close("head")
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return False
+        await send({"type": "http.response.body", "body": b"".join(head), "more_body": True})
+        # The replay is sent: let it go now, not when the stream ends.
+        del head
+        replay.frames = []
+        if replay.more:
+            await self._catch_up(send, sub, upto=replay.last_id)
+        await self._presence(send, sub, first)
+        return True
 
     @staticmethod
     async def _presence(send, sub: Subscriber, first: bool) -> None:

@@ -129,15 +129,17 @@ class Subscriber:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def wait(self) -> None:
-        """Return once there is something to send or the stream is closed."""
+    def wait(self) -> asyncio.Future[None]:
+        """A future done once there is something to send or the stream is
+        closed (a future, not a coroutine: no frame kept per parked stream).
+        While it is pending the stream is parked and may be written to
+        directly."""
+        future = asyncio.get_running_loop().create_future()
         if self.chunks or self.closed:
-            return
-        self.waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self.waiter
-        finally:
-            self.waiter = None
+            future.set_result(None)
+        else:
+            self.waiter = future
+        return future
 
     def take(self) -> tuple[bytes, int | None]:
         """The bytes to send now, and the seq of a frame held back behind a gap.

@@ -44,7 +44,7 @@ def direct(sub: Subscriber, wire: Wire) -> Wire:
 
 
 async def parked(sub: Subscriber) -> asyncio.Task:
-    task = asyncio.get_running_loop().create_task(sub.wait())
+    task = sub.wait()
     await asyncio.sleep(0)
     assert sub.waiter is not None
     return task
