@@ -570,20 +570,31 @@ class Hub:
         frames[audience] = data
         return data
 
-    def _deliver_frames(self, topic: Topic, seq: int, event: str, frames: dict[str, bytes]) -> None:
+    def _deliver_rows(self, topic: Topic, rows: list[tuple[int, str, dict[str, bytes]]]) -> None:
+        """Deliver events read from the table (contiguous from ``last_seq + 1``)
+        as one batch: each stream gets them in one write, not one per event."""
         self._flush(topic)  # what is held back goes first: order is kept
-        self._ring_add(topic, seq, event, frames)
+        for seq, event, frames in rows:
+            self._ring_add(topic, seq, event, frames)
         count = 0
         for audience, subs in topic.audiences.items():
-            data = frames.get(audience)
-            if data is None:  # an audience that joined during the read
+            # An audience that joined during the read has no frames: its
+            # streams replayed from the table themselves.
+            items = [(seq, frames[audience]) for seq, _, frames in rows if audience in frames]
+            if not items or not subs:
                 continue
-            item, wire = (seq, data), chunk(data)
-            for sub in subs:
-                sub.push_item(item, wire)
-            count += len(subs)
+            if len(items) != len(rows):
+                for sub in subs:
+                    for item in items:
+                        sub.push_item(item)
+            else:
+                size = sum(len(data) for _, data in items)
+                wire = chunk(b"".join(data for _, data in items))
+                for sub in subs:
+                    sub.push_many(items, size, wire)
+            count += len(subs) * len(items)
         topic.last_push = time.monotonic()
-        topic.last_seq = seq
+        topic.last_seq = rows[-1][0]
         metrics.EVENTS_DELIVERED.inc(count)
 
     # -- filling gaps from the table ----------------------------------------
@@ -633,9 +644,14 @@ class Hub:
                 if not rows:
                     return  # not visible yet; the next resync retries
                 metrics.GAP_FILLS.inc()
-                for seq, event, frames in rows:
-                    if seq == topic.last_seq + 1:
-                        self._deliver_frames(topic, seq, event, frames)
+                run = []
+                for row in rows:
+                    if row[0] == topic.last_seq + 1 + len(run):
+                        run.append(row)
+                    elif row[0] > topic.last_seq + len(run):
+                        break
+                if run:
+                    self._deliver_rows(topic, run)
         except Exception:  # noqa: BLE001 - database down: the next resync retries
             logger.warning("gap fill failed for %s", topic.key, exc_info=True)
         finally:
