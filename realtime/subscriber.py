@@ -6,7 +6,7 @@ reading is closed once its buffer passes ``SSE_MAX_BUFFER_BYTES`` and resumes
 by Last-Event-ID, so it delays nobody and loses nothing.
 
 Fast path: while the stream's coroutine is parked in ``wait`` with nothing
-queued and the server lets us write to the connection (``transport``), a
+queued and the server lets us write to the connection (``outbox``), a
 frame that is next in line is written there by the hub at once, with no
 wake-up: the connection's unsent bytes are then what counts against the
 bound.  Anything else (a frame behind a gap, one already replayed) is queued
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable
 
 from django.conf import settings
 

@@ -9,7 +9,7 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from docreview.prepared import PreparedQuery
 
 from .models import Comment, Discussion, DiscussionMessage, Document, Membership, Suggestion, Visibility
-from .permissions import can_moderate, can_read, is_moderator, remember_role, role_of
+from .permissions import can_moderate, can_read, is_moderator, remember_role
 
 
 def documents_visible_to(user: Any) -> QuerySet[Document]:

@@ -12,7 +12,7 @@ from docreview.prepared import PreparedInsert, PreparedQuery
 from realtime.models import Event, Stream
 from reviews import selectors
 from reviews.models import Document, Membership, Role, Visibility
-from tests.conftest import make_user, token_for
+from tests.conftest import token_for
 
 pytestmark = pytest.mark.django_db
 
