@@ -118,10 +118,14 @@ class PreparedInsert:
         query = InsertQuery(self.model)
         query.insert_values(self.fields, [self.model()], raw=True)
         compiler = query.get_compiler(using=self.using)
+        if not compiler.connection.features.can_return_columns_from_insert:
+            raise NotImplementedError("PreparedInsert needs INSERT ... RETURNING (PostgreSQL, SQLite 3.35+)")
         compiler.returning_fields = [self.model._meta.pk]
         statements = compiler.as_sql()
-        if len(statements) != 1:
-            raise ValueError("expected one INSERT statement")
+        if len(statements) != 1 or len(statements[0][1]) != len(self.fields):
+            # A field compiled to something other than one parameter
+            # (``db_default``, a custom placeholder): not for this helper.
+            raise ValueError("expected one INSERT statement with one parameter per field")
         return statements[0][0]
 
     def insert(self, **values: Any) -> Model:

@@ -108,7 +108,7 @@ class EventStreamApp:
         # On a server whose connection we can see, the hub's tick notices a
         # client that left (``Outbox.closed``); elsewhere a task waits for
         # ``http.disconnect``.
-        watcher = None if outbox.known else asyncio.create_task(self._watch_disconnect(receive, sub))
+        watcher = None if outbox.closed() is not None else asyncio.create_task(self._watch_disconnect(receive, sub))
         # The live part runs in this coroutine's own frame, not in one more
         # awaited coroutine: a frame less held per open stream.
         try:

@@ -12,11 +12,12 @@ leave ``send`` and pile up below it.  Three places hold them:
 - the hub's per-stream buffer (``Subscriber``), bounded by
   ``SSE_MAX_BUFFER_BYTES``.
 
-For the servers it knows (uvicorn with httptools, and daphne), ``outbox_for``
-reaches the connection through ``send`` to cap the kernel buffer
+For the servers it knows (uvicorn, and daphne), ``outbox_for`` reaches the
+connection through ``send`` to cap the kernel buffer
 (``SSE_SEND_BUFFER_BYTES``), read how much the server holds unsent, drop the
-connection at once, and, once the response is under way, write an
-HTTP/1.1 chunk straight to the transport.
+connection at once, and, once the response is under way on uvicorn's
+httptools protocol or on daphne over plain TCP, write an HTTP/1.1 chunk
+straight to the transport.
 
 That last one is the fan-out's fast path.  Through ``send`` each delivery
 costs a wake-up of the stream's task, a coroutine, an ASGI message and, under
@@ -32,9 +33,10 @@ The same access tells the hub that a client has gone (``closed``), so a
 stream on a known server needs no task of its own waiting on ``receive``
 for ``http.disconnect``: one coroutine per stream, and its memory.
 
-For any other server (or HTTP/1.0, or h11) every method is a harmless no-op,
-``start_direct`` is False, and the stream writes through ``send`` and
-watches ``receive`` as ASGI intends.
+For any other server every method is a harmless no-op, ``start_direct`` is
+False, and the stream writes through ``send`` and watches ``receive`` as ASGI
+intends.  HTTP/1.0, uvicorn's h11 protocol and daphne over TLS keep ``send``
+too (``start_direct`` is False) but are still watched through ``closed``.
 """
 
 from __future__ import annotations
@@ -138,7 +140,12 @@ class AsyncioOutbox(_KnownOutbox):
         return (getattr(cycle, "chunked_encoding", None) is True and cycle.response_started
                 and not cycle.response_complete and not cycle.disconnected)
 
-    def closed(self) -> bool:
+    def closed(self) -> bool | None:
+        # uvicorn stops reading a connection that sent a large body or a
+        # pipelined request until ``receive`` is called: it would not see the
+        # client leave, so such a stream keeps its ``receive`` watcher.
+        if getattr(getattr(self._cycle, "flow", None), "read_paused", False):
+            return None
         return self._transport.is_closing()
 
     def write(self, wire: bytes) -> int:
@@ -177,17 +184,25 @@ class TwistedOutbox(_KnownOutbox):
 
     def start_direct(self) -> bool:
         request, transport = self._request, self._transport
-        return (self._socket is not None and getattr(request, "chunked", 0) == 1
-                and bool(request.startedWriting) and not request.finished and not request._disconnected
-                and hasattr(transport, "_tempDataLen") and hasattr(transport, "offset"))
+        # Only a plain TCP connection: under TLS (or any other wrapper, which
+        # forwards attribute lookups to the TCP transport beneath it) bytes
+        # written to the socket would bypass the encryption.
+        from twisted.internet import tcp
+
+        return (type(transport) is tcp.Server and not transport.TLS and self._socket is not None
+                and getattr(request, "chunked", 0) == 1 and bool(request.startedWriting)
+                and not self.closed())
 
     def closed(self) -> bool:
-        transport = self._transport
-        return bool(self._request._disconnected or not transport.connected or transport.disconnecting)
+        # ``finished``: daphne ended the response itself (``--http-timeout``);
+        # the connection may live on for the next request, this stream may not.
+        request, transport = self._request, self._transport
+        return bool(request._disconnected or request.finished or not transport.connected
+                    or transport.disconnecting or getattr(transport, "_aborting", False))
 
     def write(self, wire: bytes) -> int:
         transport = self._transport
-        if self._request._disconnected or not transport.connected or transport.disconnecting:
+        if self.closed():
             return GONE
         pending = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
         if not pending:

@@ -37,6 +37,15 @@ _DOCUMENT_BY_PK = PreparedQuery(_document_with_role("pk"), -7_000_002, -7_000_00
 MAX_PK = 2**63 - 1
 
 
+def as_pk(value: Any) -> int | None:
+    """``value`` as a primary key, or None: ASCII digits only (``"²".isdigit()``
+    is true) and within a 64-bit column."""
+    text = str(value)
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) > MAX_PK:
+        return None
+    return int(text)
+
+
 def document_for(user: Any, *, path: str | None = None, pk: Any = None) -> Document | None:
     """The readable document with that path or id, or None (missing and hidden alike).
 
@@ -48,8 +57,8 @@ def document_for(user: Any, *, path: str | None = None, pk: Any = None) -> Docum
         return None
     if path is not None:
         document = _DOCUMENT_BY_PATH.first(path, user.pk)
-    elif str(pk).isdigit() and int(pk) <= MAX_PK:
-        document = _DOCUMENT_BY_PK.first(int(pk), user.pk)
+    elif as_pk(pk) is not None:
+        document = _DOCUMENT_BY_PK.first(as_pk(pk), user.pk)
     else:
         return None
     if document is None or remember_role(user, document, document.member_role) is None:
@@ -73,7 +82,7 @@ def comments_visible_to(user: Any, document: Document) -> QuerySet[Comment]:
 
 def comment_for(user: Any, pk: Any) -> Comment | None:
     """The comment with id ``pk`` if ``user`` may see it, else None (missing and hidden alike)."""
-    if not str(pk).isdigit():
+    if as_pk(pk) is None:
         return None
     comment = Comment.objects.select_related("document__stream", "author").filter(pk=pk).first()
     if comment is None or not can_read(user, comment.document):

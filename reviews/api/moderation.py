@@ -68,7 +68,7 @@ def visible_comment(request: Request, pk: Any) -> Comment:
 
 def visible_message(request: Request, pk: Any, discussion_pk: Any = None) -> DiscussionMessage:
     message = DiscussionMessage.objects.select_related("discussion__document", "author").filter(pk=pk).first() \
-        if str(pk).isdigit() else None
+        if selectors.as_pk(pk) is not None else None
     if message is None or not can_read(request.user, message.discussion.document):
         raise Http404
     if discussion_pk is not None and str(message.discussion_id) != str(discussion_pk):

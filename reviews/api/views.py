@@ -182,7 +182,7 @@ class SuggestionViewSet(_DocumentScopedViewSet):
 
     def _get(self, request: Request, pk: Any) -> Suggestion:
         suggestion = Suggestion.objects.select_related("document__stream", "author").filter(pk=pk).first() \
-            if str(pk).isdigit() else None
+            if selectors.as_pk(pk) is not None else None
         if suggestion is None or not can_read(request.user, suggestion.document):
             raise Http404
         return suggestion
@@ -207,7 +207,7 @@ class SuggestionViewSet(_DocumentScopedViewSet):
         expected_version = None
         if expected:
             expected = expected.strip().strip('"').removeprefix("W/").strip('"')
-            if not expected.isdigit():
+            if not (expected.isascii() and expected.isdigit() and len(expected) <= 18):
                 raise ValidationError({"If-Match": ["Give the document version the approval is based on."]})
             expected_version = int(expected)
         result = services.suggestion_approve(suggestion=suggestion, expected_version=expected_version)
@@ -238,7 +238,7 @@ class DiscussionViewSet(_DocumentScopedViewSet):
 
     def _get(self, request: Request, pk: Any) -> Discussion:
         discussion = Discussion.objects.select_related("document__stream", "author").filter(pk=pk).first() \
-            if str(pk).isdigit() else None
+            if selectors.as_pk(pk) is not None else None
         if discussion is None or not can_read(request.user, discussion.document):
             raise Http404
         return discussion

@@ -132,6 +132,8 @@ class FakeTwistedTransport:
         self._tempDataLen = 0
         self.connected = True
         self.disconnecting = False
+        self._aborting = False
+        self.TLS = False
         self.aborted = False
 
     def write(self, data: bytes) -> None:
@@ -143,10 +145,11 @@ class FakeTwistedTransport:
 
 
 class FakeRequest:
-    chunked = 1
-    startedWriting = 1
-    finished = 0
-    _disconnected = False
+    def __init__(self) -> None:
+        self.chunked = 1
+        self.startedWriting = 1
+        self.finished = 0
+        self._disconnected = False
 
 
 def test_twisted_outbox_sends_on_the_socket_and_leaves_only_the_rest_to_twisted():
@@ -155,8 +158,11 @@ def test_twisted_outbox_sends_on_the_socket_and_leaves_only_the_rest_to_twisted(
         ours.setblocking(False)
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         transport = FakeTwistedTransport(ours)
-        outbox = TwistedOutbox(FakeRequest(), transport)
-        assert outbox.start_direct()
+        request = FakeRequest()
+        outbox = TwistedOutbox(request, transport)
+        # Not a plain ``tcp.Server`` (a TLS wrapper looks like this one: it
+        # forwards lookups to the socket beneath): the stream stays on send.
+        assert not outbox.start_direct()
         assert outbox.write(b"hello") == 0
         assert theirs.recv(100) == b"hello" and transport._tempDataBuffer == []
         # The peer stops reading: the socket takes what fits, Twisted gets the rest.
@@ -172,6 +178,9 @@ def test_twisted_outbox_sends_on_the_socket_and_leaves_only_the_rest_to_twisted(
         # A peer that is gone: the stream learns it at once and the connection is dropped.
         results = {outbox.write(b"y" * 65536) for _ in range(50)}
         assert GONE in results and transport.aborted
+        assert TwistedOutbox(request, FakeTwistedTransport(ours)).closed() is False
+        request.finished = 1  # daphne ended the response itself (--http-timeout)
+        assert TwistedOutbox(request, FakeTwistedTransport(ours)).closed() is True
     finally:
         ours.close()
         theirs.close()
@@ -210,3 +219,33 @@ def test_the_hub_tick_closes_a_stream_whose_client_left(settings):
         tasks[0].cancel()
 
     asyncio.run(scenario())
+
+
+def test_a_uvicorn_connection_that_stopped_reading_keeps_its_receive_watcher():
+    """uvicorn reads no further after a large body or a pipelined request
+    until ``receive`` is called: it could not see the client leave."""
+    from types import SimpleNamespace
+
+    from realtime.transport import AsyncioOutbox
+
+    class Transport:
+        def __init__(self):
+            self.closing = False
+
+        def get_write_buffer_size(self):
+            return 0
+
+        def get_extra_info(self, name):
+            return None
+
+        def is_closing(self):
+            return self.closing
+
+    transport = Transport()
+    cycle = SimpleNamespace(transport=transport, flow=SimpleNamespace(read_paused=False))
+    outbox = AsyncioOutbox(cycle, transport)
+    assert outbox.closed() is False
+    transport.closing = True
+    assert outbox.closed() is True
+    cycle.flow.read_paused = True
+    assert outbox.closed() is None

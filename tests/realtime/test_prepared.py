@@ -80,6 +80,15 @@ def test_document_for_gives_the_same_roles_as_role_of(document, maintainer, revi
     assert role_of(outsider, selectors.document_for(outsider, path=document.path)) == Role.REVIEWER
     assert selectors.document_for(outsider, pk="9" * 30) is None
     assert selectors.document_for(outsider, pk="1; DROP") is None
+    assert selectors.document_for(outsider, pk="²") is None  # "²".isdigit() is true
+
+
+def test_ids_that_are_not_plain_digits_are_404_not_500(api, maintainer, document):
+    client = api(maintainer)
+    for pk in ("²", "9" * 30, "١٢"):
+        for url in (f"/api/comments/{pk}/", f"/api/suggestions/{pk}/", f"/api/discussions/{pk}/",
+                    f"/api/documents/{pk}/"):
+            assert client.get(url).status_code == 404, url
 
 
 def test_a_prepared_insert_stores_what_create_stores(document):

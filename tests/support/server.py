@@ -41,8 +41,9 @@ class ServerProcess:
     """Start, stop, kill and restart one server process; output goes to a log file."""
 
     def __init__(self, *, env: dict[str, str] | None = None, server: str = "daphne", port: int | None = None,
-                 log_dir: Path | None = None) -> None:
+                 log_dir: Path | None = None, tls: tuple[Path, Path] | None = None) -> None:
         self.server = server
+        self.tls = tls  # (private key, certificate): serve HTTPS
         self.port = port or free_port()
         self.env = {
             **os.environ,
@@ -65,12 +66,16 @@ class ServerProcess:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
         if self.server == "uvicorn":
+            tls = ["--ssl-keyfile", str(self.tls[0]), "--ssl-certfile", str(self.tls[1])] if self.tls else []
             return [sys.executable, "-m", "uvicorn", "docreview.asgi:application", "--host", "127.0.0.1",
-                    "--port", str(self.port), "--no-access-log", "--timeout-graceful-shutdown", "5"]
+                    "--port", str(self.port), "--no-access-log", "--timeout-graceful-shutdown", "5", *tls]
+        if self.tls:
+            endpoint = f"ssl:port={self.port}:interface=127.0.0.1:privateKey={self.tls[0]}:certKey={self.tls[1]}"
+            return [sys.executable, "-m", "daphne", "-e", endpoint, "-v", "1", "docreview.asgi:application"]
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "-v", "1",
                 "docreview.asgi:application"]
 
@@ -83,7 +88,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}; log:\n{self.log()}")
             try:
-                return httpx.get(self.base_url + "/healthz", timeout=1).status_code in (200, 503)
+                return httpx.get(self.base_url + "/healthz", timeout=1, verify=False).status_code in (200, 503)
             except httpx.HTTPError:
                 return False
 
