@@ -57,8 +57,8 @@ def document_for(user: Any, *, path: str | None = None, pk: Any = None) -> Docum
         return None
     if path is not None:
         document = _DOCUMENT_BY_PATH.first(path, user.pk)
-    elif as_pk(pk) is not None:
-        document = _DOCUMENT_BY_PK.first(as_pk(pk), user.pk)
+    elif (key := as_pk(pk)) is not None:
+        document = _DOCUMENT_BY_PK.first(key, user.pk)
     else:
         return None
     if document is None or remember_role(user, document, document.member_role) is None:
