@@ -234,6 +234,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "reviews.api.pagination.OldestFirstCursorPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "reviews.api.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "docreview.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

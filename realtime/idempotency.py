@@ -57,10 +57,17 @@ class IdempotentWritesMixin:
         # Read the body first: with session auth, DRF's CSRF check (run by
         # ``.user`` below) parses request.POST, which would consume the stream.
         fingerprint = _fingerprint(request)
+        drf_request = self.initialize_request(request, *args, **kwargs)
         try:
-            user = self.initialize_request(request, *args, **kwargs).user
-        except APIException:
-            return super().dispatch(request, *args, **kwargs)  # answers the auth error itself
+            user = drf_request.user
+        except APIException as exc:
+            # Answer the authentication or CSRF error as ``dispatch`` would.
+            # Not by dispatching again: the failed check has already set the
+            # request's user to anonymous, so a second run would answer 401
+            # where the first answered 403.
+            self.args, self.kwargs, self.request = args, kwargs, drf_request
+            self.headers = self.default_response_headers
+            return self.finalize_response(drf_request, self.handle_exception(exc), *args, **kwargs)
         if not user.is_authenticated:
             return super().dispatch(request, *args, **kwargs)
         if not key or len(key) > MAX_KEY or not key.isprintable():

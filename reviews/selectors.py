@@ -9,7 +9,7 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from docreview.prepared import PreparedQuery
 
 from .models import Comment, Discussion, DiscussionMessage, Document, Membership, Suggestion, Visibility
-from .permissions import can_moderate, can_read, is_moderator, remember_role
+from .permissions import can_moderate, is_moderator, remember_role
 
 
 def documents_visible_to(user: Any) -> QuerySet[Document]:
@@ -80,16 +80,57 @@ def comments_visible_to(user: Any, document: Document) -> QuerySet[Comment]:
     return qs
 
 
+def _readable(user: Any, queryset: QuerySet, pk: Any, document: str) -> Any | None:
+    """The object with id ``pk`` from ``queryset`` if ``user`` may read its
+    document (reached through ``document``, e.g. ``"discussion__document"``),
+    else None.
+
+    One query whatever the answer, the user's membership role read with the
+    object: a missing id and one on a document the user may not read cost
+    the same, so the time to answer does not tell them apart either.
+    """
+    key = as_pk(pk)
+    if key is None or not user.is_authenticated or not user.is_active:
+        return None
+    role = Membership.objects.filter(document=OuterRef(f"{document}_id"), user_id=user.pk).values("role")[:1]
+    obj = queryset.annotate(member_role=Subquery(role)).filter(pk=key).first()
+    if obj is None:
+        return None
+    owner = obj
+    for name in document.split("__"):
+        owner = getattr(owner, name)
+    if remember_role(user, owner, obj.member_role) is None:
+        return None
+    return obj
+
+
 def comment_for(user: Any, pk: Any) -> Comment | None:
     """The comment with id ``pk`` if ``user`` may see it, else None (missing and hidden alike)."""
-    if as_pk(pk) is None:
+    comment = _readable(user, Comment.objects.select_related("document__stream", "author", "parent"), pk, "document")
+    if comment is None:
         return None
-    comment = Comment.objects.select_related("document__stream", "author").filter(pk=pk).first()
-    if comment is None or not can_read(user, comment.document):
-        return None
-    if not comments_visible_to(user, comment.document).filter(pk=comment.pk).exists():
+    hidden = comment.hidden or (comment.parent_id is not None and comment.parent.hidden)
+    if hidden and not can_moderate(user, comment.document):
         return None
     return comment
+
+
+def suggestion_for(user: Any, pk: Any) -> Suggestion | None:
+    return _readable(user, Suggestion.objects.select_related("document__stream", "author"), pk, "document")
+
+
+def discussion_for(user: Any, pk: Any) -> Discussion | None:
+    return _readable(user, Discussion.objects.select_related("document__stream", "author"), pk, "document")
+
+
+def message_for(user: Any, pk: Any) -> DiscussionMessage | None:
+    """The discussion message with id ``pk`` if ``user`` may see it (hidden
+    ones only to moderators of its document), else None."""
+    message = _readable(user, DiscussionMessage.objects.select_related("discussion__document__stream", "author"),
+                        pk, "discussion__document")
+    if message is None or (message.hidden and not can_moderate(user, message.discussion.document)):
+        return None
+    return message
 
 
 def suggestions_visible_to(user: Any, document: Document) -> QuerySet[Suggestion]:

@@ -22,7 +22,7 @@ PATH_RE = re.compile(rf"^{PATH_SEGMENT}(/{PATH_SEGMENT})*$")
 
 def is_valid_path(path: str) -> bool:
     """Spec §2: 1-255 chars, segments of [A-Za-z0-9._-] joined by '/', no '.' or '..' segment."""
-    if not (1 <= len(path) <= 255) or not PATH_RE.match(path):
+    if not (1 <= len(path) <= 255) or not PATH_RE.fullmatch(path):
         return False
     return all(segment not in (".", "..") for segment in path.split("/"))
 

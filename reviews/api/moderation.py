@@ -31,7 +31,7 @@ from realtime.idempotency import IdempotentWritesMixin
 from .. import exports, selectors, services
 from .. import representations as rep
 from ..models import Comment, DiscussionMessage, FlagReason
-from ..permissions import can_edit_own, can_moderate, can_read
+from ..permissions import can_edit_own, can_moderate
 from .views import _require, _valid
 
 NOTE_MAX = 1000
@@ -67,13 +67,9 @@ def visible_comment(request: Request, pk: Any) -> Comment:
 
 
 def visible_message(request: Request, pk: Any, discussion_pk: Any = None) -> DiscussionMessage:
-    message = DiscussionMessage.objects.select_related("discussion__document", "author").filter(pk=pk).first() \
-        if selectors.as_pk(pk) is not None else None
-    if message is None or not can_read(request.user, message.discussion.document):
-        raise Http404
-    if discussion_pk is not None and str(message.discussion_id) != str(discussion_pk):
-        raise Http404
-    if not selectors.messages_visible_to(request.user, message.discussion).filter(pk=message.pk).exists():
+    """The message if the user may see it, else 404 (missing and hidden alike)."""
+    message = selectors.message_for(request.user, pk)
+    if message is None or (discussion_pk is not None and str(message.discussion_id) != str(discussion_pk)):
         raise Http404
     return message
 

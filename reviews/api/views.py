@@ -18,7 +18,7 @@ from realtime.idempotency import IdempotentWritesMixin
 from .. import representations as rep
 from .. import selectors, services
 from ..models import Comment, Discussion, Document, Membership, Suggestion
-from ..permissions import can_edit_own, can_maintain, can_moderate, can_read, can_review, role_of
+from ..permissions import can_edit_own, can_maintain, can_moderate, can_review, role_of
 from ..stream_access import is_valid_path
 from . import serializers as s
 
@@ -94,11 +94,12 @@ class DocumentViewSet(IdempotentWritesMixin, viewsets.ViewSet):
         membership, created = services.member_set(document=document, user=user, role=data["role"])
         return Response(rep.member_json(membership), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>\d+)")
+    @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>[0-9]+)")
     def member_detail(self, request: Request, pk: Any = None, user_id: str = "") -> Response:
         document = self._get(request, pk)
         _require(can_maintain(request.user, document))
-        user = User.objects.filter(pk=int(user_id)).first()
+        key = selectors.as_pk(user_id)
+        user = None if key is None else User.objects.filter(pk=key).first()
         if user is None or not services.member_remove(document=document, user=user):
             raise Http404
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -181,9 +182,8 @@ class SuggestionViewSet(_DocumentScopedViewSet):
         return Response(rep.suggestion_json(suggestion), status=status.HTTP_201_CREATED)
 
     def _get(self, request: Request, pk: Any) -> Suggestion:
-        suggestion = Suggestion.objects.select_related("document__stream", "author").filter(pk=pk).first() \
-            if selectors.as_pk(pk) is not None else None
-        if suggestion is None or not can_read(request.user, suggestion.document):
+        suggestion = selectors.suggestion_for(request.user, pk)
+        if suggestion is None:
             raise Http404
         return suggestion
 
@@ -237,9 +237,8 @@ class DiscussionViewSet(_DocumentScopedViewSet):
         return Response(rep.discussion_json(discussion), status=status.HTTP_201_CREATED)
 
     def _get(self, request: Request, pk: Any) -> Discussion:
-        discussion = Discussion.objects.select_related("document__stream", "author").filter(pk=pk).first() \
-            if selectors.as_pk(pk) is not None else None
-        if discussion is None or not can_read(request.user, discussion.document):
+        discussion = selectors.discussion_for(request.user, pk)
+        if discussion is None:
             raise Http404
         return discussion
 

@@ -60,3 +60,51 @@ def test_deleting_a_document_revokes_every_stream_on_it_and_a_token_its_users(do
     document.delete()
     assert (reviewer.pk, "") in revoked()
     assert (None, path) in revoked()
+
+
+def test_losing_the_moderation_permission_directly_revokes_the_moderator(moderator, reviewer):
+    from django.contrib.auth.models import Permission
+
+    moderate = Permission.objects.get(codename="moderate_content")
+    other = Permission.objects.exclude(pk=moderate.pk).first()
+    reviewer.user_permissions.add(other)
+    reviewer.user_permissions.remove(other)  # not the moderation permission: nothing to close
+    assert revoked() == []
+    moderator.user_permissions.remove(moderate)
+    assert revoked() == [(moderator.pk, "")]
+    moderator.user_permissions.add(moderate)
+    moderator.user_permissions.clear()
+    moderate.user_set.add(moderator)
+    moderate.user_set.remove(moderator)
+    assert revoked() == [(moderator.pk, "")] * 3
+
+
+def test_losing_the_moderation_permission_through_a_group_revokes_its_members(maintainer, reviewer):
+    from django.contrib.auth.models import Group, Permission
+
+    moderate = Permission.objects.get(codename="moderate_content")
+    plain = Group.objects.create(name="readers")
+    plain.user_set.add(reviewer)
+    plain.user_set.remove(reviewer)  # a group without the permission: nothing to close
+    mods = Group.objects.create(name="moderators")
+    mods.permissions.add(moderate)
+    mods.user_set.add(maintainer, reviewer)
+
+    mods.permissions.remove(moderate)  # the group loses the permission
+    assert sorted(revoked()) == [(maintainer.pk, ""), (reviewer.pk, "")]
+    mods.permissions.add(moderate)
+    reviewer.groups.remove(mods)  # a member leaves the group
+    mods.user_set.remove(maintainer)
+    assert sorted(revoked()[2:]) == [(maintainer.pk, ""), (reviewer.pk, "")]
+    mods.user_set.add(reviewer)
+    mods.delete()  # the group is deleted
+    assert revoked()[4:] == [(reviewer.pk, "")]
+
+
+def test_losing_superuser_status_revokes(outsider):
+    outsider.is_superuser = True
+    outsider.save()
+    assert revoked() == []
+    outsider.is_superuser = False
+    outsider.save()
+    assert revoked() == [(outsider.pk, "")]
