@@ -50,6 +50,15 @@ BUSY_GAP_SECONDS = 0.05
 # How long an event that arrived ahead of its predecessor waits for it before
 # the hub reads the gap from the table.
 GAP_WAIT_SECONDS = 0.02
+# How long new streams of a key share one presence snapshot.
+PRESENCE_BLOB_SECONDS = 1.0
+# A stream closed (lifetime, revoked, shutdown) that has not ended this long
+# after is stuck sending to a client that stopped reading: its connection is
+# dropped.
+CLOSE_GRACE_SECONDS = 5.0
+# How long a revocation id skipped by the poll (not committed yet, or rolled
+# back) is looked for again.
+REVOCATION_GAP_SECONDS = 60.0
 # The hub's background tasks (fills, ring reloads, group leaves): a task
 # nobody references may be collected before it finishes.
 _background: set[asyncio.Task] = set()
@@ -66,8 +75,8 @@ class Topic:
 
     __slots__ = ("key", "group", "audiences", "last_seq", "ready", "inbox", "filling", "linger",
                  "pending", "flush", "last_event_at", "rings", "ring_first", "first_kept", "ring_loading",
-                 "ring_tail", "presence_blob", "presence_gen", "presence_fetch", "ring_divergent", "ring_dirty",
-                 "last_push")
+                 "ring_tail", "presence_blob", "presence_at", "presence_gen", "presence_fetch", "ring_divergent",
+                 "ring_dirty", "last_push")
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -92,8 +101,10 @@ class Topic:
         self.ring_tail: list[tuple[int, dict[str, bytes]]] = []
         self.ring_divergent = 0  # entries whose frames differ between audiences (redacted)
         self.ring_dirty = False
-        # The presence frames a new stream is sent, until presence changes.
+        # The presence frames a new stream is sent, until presence changes
+        # or PRESENCE_BLOB_SECONDS pass.
         self.presence_blob: bytes | None = None
+        self.presence_at = 0.0
         self.presence_gen = 0
         self.presence_fetch: asyncio.Future[bytes] | None = None
         # When an event last went to every stream of the key (no heartbeat
@@ -135,6 +146,8 @@ class Hub:
         self.last_renew = time.monotonic()
         self.last_sweep = time.monotonic()
         self.revocation_cursor: int | None = None
+        # Revocation ids above which the poll has moved but not seen yet: {id: since}.
+        self.revocation_gaps: dict[int, float] = {}
         self.stopping = False
         from .gate import Gate
 
@@ -227,6 +240,11 @@ class Hub:
             await asyncio.shield(topic.ready)
         topic.audiences.setdefault(sub.audience, set()).add(sub)
         metrics.STREAMS_OPEN.inc()
+        if self.stopping:
+            # Shutdown began while this stream was opening, after it closed
+            # the streams registered then: this one ends too (it sends its
+            # replay and stops; the client reconnects elsewhere).
+            sub.close("shutdown")
 
     # -- replay ring -----------------------------------------------------------
 
@@ -354,12 +372,15 @@ class Hub:
 
     async def presence_frames(self, key: str) -> bytes:
         """The ``user.presence`` online frames a new stream of ``key`` is sent:
-        made once per key and reused until a presence announcement passes
-        (``_on_ephemeral`` drops them); concurrent opens share one fetch."""
+        made once and reused for streams opened within PRESENCE_BLOB_SECONDS
+        (a reconnect storm shares one fetch) or until a presence announcement
+        passes (``_on_ephemeral`` drops them).  Not longer: a user who
+        reconnects within the offline grace is never announced again, and a
+        snapshot taken during their gap would leave them out."""
         topic = self.topics.get(key)
         if topic is None:
             return await _presence_snapshot(key)
-        if topic.presence_blob is not None:
+        if topic.presence_blob is not None and time.monotonic() - topic.presence_at < PRESENCE_BLOB_SECONDS:
             return topic.presence_blob
         if topic.presence_fetch is not None:
             return await asyncio.shield(topic.presence_fetch)
@@ -370,6 +391,7 @@ class Hub:
             frames = await _presence_snapshot(key)
             if topic.presence_gen == gen:
                 topic.presence_blob = frames
+                topic.presence_at = time.monotonic()
         finally:
             topic.presence_fetch = None
             fetch.set_result(frames)
@@ -676,7 +698,13 @@ class Hub:
         idle = settings.SSE_HEARTBEAT_SECONDS
         for topic in list(self.topics.values()):
             for sub in list(topic.subscribers()):
-                if sub.outbox.closed():
+                if sub.closed:
+                    # Still here: its coroutine is stuck in a send to a
+                    # client that stopped reading (uvicorn waits for the
+                    # buffer to drain).  Dropping the connection frees it.
+                    if now - sub.closed_at >= CLOSE_GRACE_SECONDS:
+                        sub.outbox.abort()
+                elif sub.outbox.closed():
                     sub.close("client_gone")
                 elif sub.deadline is not None and now >= sub.deadline:
                     sub.close("lifetime")
@@ -717,11 +745,29 @@ class Hub:
             return False
 
     async def _poll_revocations(self) -> None:
+        """Apply the revocations recorded since the last poll (the fallback
+        when the layer lost their broadcast).
+
+        Ids are handed out at INSERT and commit in any order: an id below the
+        newest one seen may commit later.  Skipped ids are looked for again
+        for REVOCATION_GAP_SECONDS (a rolled-back one never appears).
+        Applying a revocation twice closes nothing more: it closes only
+        streams opened before it was made.
+        """
         if self.revocation_cursor is None:
             return
-        rows = await log.in_thread(_revocations_after)(self.revocation_cursor)
+        now = time.monotonic()
+        gaps = self.revocation_gaps
+        for row_id in [row_id for row_id, since in gaps.items() if now - since > REVOCATION_GAP_SECONDS]:
+            del gaps[row_id]
+        rows = await log.in_thread(_revocations_after)(self.revocation_cursor, list(gaps))
         for row_id, user_id, key, created_at in rows:
-            self.revocation_cursor = max(self.revocation_cursor, row_id)
+            if row_id > self.revocation_cursor:
+                for missing in range(max(self.revocation_cursor + 1, row_id - 1000), row_id):
+                    gaps.setdefault(missing, now)
+                self.revocation_cursor = row_id
+            else:
+                gaps.pop(row_id, None)
             self.revoke(user_id, key or None, created_at.timestamp())
 
     async def _renew_leases(self) -> None:
@@ -773,9 +819,15 @@ def _last_revocation_id() -> int:
     return Revocation.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
-def _revocations_after(cursor: int) -> list[tuple[int, int, str, Any]]:
-    return list(Revocation.objects.filter(id__gt=cursor).order_by("id")
+def _revocations_after(cursor: int, gaps: list[int] = ()) -> list[tuple[int, int, str, Any]]:
+    """Revocations after ``cursor`` (oldest first, at most 1000) and those
+    with the ``gaps`` ids that have committed since."""
+    rows = list(Revocation.objects.filter(id__gt=cursor).order_by("id")
                 .values_list("id", "user_id", "key", "created_at")[:1000])
+    if gaps:
+        rows[:0] = Revocation.objects.filter(id__in=gaps).order_by("id").values_list("id", "user_id", "key",
+                                                                                   "created_at")
+    return rows
 
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}

@@ -226,6 +226,28 @@ return 1
 """
 
 
+_RENEW = """
+-- KEYS: (user, document, document-user) per lease; ARGV: expiry score, key
+-- TTL, released-marker prefix, then (lease id, document member) per lease.
+-- A plain ZADD, so a lease Redis lost (a restart) is put back; not for a
+-- lease released meanwhile (its marker outlives any renewal in flight).
+local score, expire, released = ARGV[1], ARGV[2], ARGV[3]
+for i = 0, #KEYS / 3 - 1 do
+  local id, member = ARGV[4 + 2 * i], ARGV[5 + 2 * i]
+  if redis.call('EXISTS', released .. id) == 0 then
+    redis.call('ZADD', KEYS[3 * i + 1], score, id)
+    redis.call('ZADD', KEYS[3 * i + 2], score, member)
+    redis.call('ZADD', KEYS[3 * i + 3], score, id)
+    for k = 1, 3 do redis.call('EXPIRE', KEYS[3 * i + k], expire) end
+  end
+end
+return 0
+"""
+
+# Leases renewed per script call (its keys and arguments are held in memory).
+RENEW_BATCH = 500
+
+
 class RedisLeaseStore:
     """Shared by every process on the same Redis."""
 
@@ -236,6 +258,7 @@ class RedisLeaseStore:
         self.prefix = prefix
         self._acquire = self.redis.register_script(_ACQUIRE)
         self._flip = self.redis.register_script(_FLIP)
+        self._renew = self.redis.register_script(_RENEW)
 
     def _user_key(self, user_id: int) -> str:
         return f"{self.prefix}:lease:user:{user_id}"
@@ -248,6 +271,9 @@ class RedisLeaseStore:
 
     def _state_key(self, key: str) -> str:
         return f"{self.prefix}:presence:{group_for(key)}"
+
+    def _released_prefix(self) -> str:
+        return f"{self.prefix}:lease:released:"
 
     @staticmethod
     def _member(lease: Lease) -> str:
@@ -267,6 +293,7 @@ class RedisLeaseStore:
     async def release(self, lease: Lease) -> int:
         du = self._doc_user_key(lease.key, lease.user_id)
         async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._released_prefix() + lease.id, 1, ex=int(ttl() * 2) + 1)
             pipe.zrem(self._user_key(lease.user_id), lease.id)
             pipe.zrem(self._doc_key(lease.key), self._member(lease))
             pipe.zrem(du, lease.id)
@@ -276,19 +303,20 @@ class RedisLeaseStore:
         return int(results[-1])
 
     async def renew(self, leases: list[Lease]) -> None:
+        """Push every lease's expiry on; put back one that Redis lost (after a
+        restart), so limits and presence count the streams still open."""
         if not leases:
             return
         until = time.time() + ttl()
         expire = int(ttl() * 2) + 1
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for lease in leases:
-                pipe.zadd(self._user_key(lease.user_id), {lease.id: until}, xx=True)
-                pipe.zadd(self._doc_key(lease.key), {self._member(lease): until}, xx=True)
-                pipe.zadd(self._doc_user_key(lease.key, lease.user_id), {lease.id: until}, xx=True)
-                pipe.expire(self._user_key(lease.user_id), expire)
-                pipe.expire(self._doc_key(lease.key), expire)
-                pipe.expire(self._doc_user_key(lease.key, lease.user_id), expire)
-            await pipe.execute()
+        for start in range(0, len(leases), RENEW_BATCH):
+            keys: list[str] = []
+            args: list = [until, expire, self._released_prefix()]
+            for lease in leases[start:start + RENEW_BATCH]:
+                keys += [self._user_key(lease.user_id), self._doc_key(lease.key),
+                         self._doc_user_key(lease.key, lease.user_id)]
+                args += [lease.id, self._member(lease)]
+            await self._renew(keys=keys, args=args)
 
     async def online(self, key: str) -> dict[int, str]:
         doc = self._doc_key(key)

@@ -29,7 +29,7 @@ class Subscriber:
 
     __slots__ = (
         "key", "audience", "user_id", "last_id", "chunks", "size", "waiter",
-        "closed", "reason", "last_write", "deadline", "max_bytes", "username", "lease", "opened_at", "outbox",
+        "closed", "closed_at", "reason", "last_write", "deadline", "max_bytes", "username", "lease", "opened_at", "outbox",
         "direct",
     )
 
@@ -45,6 +45,7 @@ class Subscriber:
         self.size = 0
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
+        self.closed_at = 0.0
         self.reason = ""
         self.last_write = time.monotonic()
         self.deadline = time.monotonic() + lifetime if lifetime else None
@@ -114,6 +115,7 @@ class Subscriber:
     def close(self, reason: str) -> None:
         if not self.closed:
             self.closed = True
+            self.closed_at = time.monotonic()
             self.reason = reason
             self._wake()
             if reason == "slow":
