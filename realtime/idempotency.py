@@ -9,6 +9,7 @@ response of 5xx or 429 is not kept: nothing was written, the client may retry.
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,9 +24,22 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 MAX_KEY = 255
 
 
+def _canonical_body(request) -> bytes:
+    """The body, with a JSON one in one canonical form: a retry that encodes
+    the same JSON differently (key order, spacing) is the same request."""
+    body = request.body
+    if request.content_type == "application/json" and body:
+        try:
+            return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False).encode()
+        except (ValueError, RecursionError):
+            pass
+    return body
+
+
 def _fingerprint(request) -> str:
     digest = hashlib.sha256()
-    for part in (request.method, request.get_full_path(), request.body):
+    for part in (request.method, request.get_full_path(), _canonical_body(request)):
         digest.update(part if isinstance(part, bytes) else part.encode())
         digest.update(b"\0")
     return digest.hexdigest()

@@ -230,7 +230,7 @@ class EventStreamApp:
             "type": "http.response.start",
             "status": 200,
             "headers": [
-                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"content-type", b"text/event-stream"),  # SSE is UTF-8 by definition
                 (b"cache-control", b"no-cache"),
                 (b"x-accel-buffering", b"no"),
                 (b"x-content-type-options", b"nosniff"),

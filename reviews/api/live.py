@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from realtime import presence
+from realtime.idempotency import IdempotentWritesMixin
 from realtime.publish import send_ephemeral
 
 from ..permissions import can_review
@@ -34,7 +35,7 @@ class CursorSerializer(serializers.Serializer):
     position = serializers.IntegerField(min_value=0, max_value=s.CONTENT_MAX)
 
 
-class TypingView(APIView):
+class TypingView(IdempotentWritesMixin, APIView):
     def post(self, request: Request) -> Response:
         data = _valid(TypingSerializer, request.data)
         document = _document_by_path(request, data["docPath"])
@@ -46,7 +47,7 @@ class TypingView(APIView):
         return Response(status=status.HTTP_202_ACCEPTED)
 
 
-class CursorView(APIView):
+class CursorView(IdempotentWritesMixin, APIView):
     def post(self, request: Request) -> Response:
         data = _valid(CursorSerializer, request.data)
         document = _document_by_path(request, data["docPath"])

@@ -16,6 +16,8 @@ CONTENT_MAX = 1_000_000
 class DocPathField(serializers.CharField):
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 255)
+        # A path with spaces or a newline around it is invalid, not trimmed.
+        kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
@@ -28,9 +30,10 @@ class DocPathField(serializers.CharField):
 
 
 class AnchorSerializer(serializers.Serializer):
-    quote = serializers.CharField(max_length=TEXT_MAX, trim_whitespace=False)
-    prefix = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True, trim_whitespace=False)
-    suffix = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True, trim_whitespace=False)
+    # Any passage of the document may be quoted: the limit is the content's.
+    quote = serializers.CharField(max_length=CONTENT_MAX, trim_whitespace=False)
+    prefix = serializers.CharField(max_length=CONTENT_MAX, required=False, allow_blank=True, trim_whitespace=False)
+    suffix = serializers.CharField(max_length=CONTENT_MAX, required=False, allow_blank=True, trim_whitespace=False)
     start = serializers.IntegerField(required=False, min_value=0, max_value=CONTENT_MAX)
     end = serializers.IntegerField(required=False, min_value=0, max_value=CONTENT_MAX)
 
@@ -50,8 +53,7 @@ class PositionedAnchorSerializer(AnchorSerializer):
 class DocumentCreateSerializer(serializers.Serializer):
     path = DocPathField()
     title = serializers.CharField(max_length=TITLE_MAX)
-    content = serializers.CharField(max_length=CONTENT_MAX, required=False, allow_blank=True, default="",
-                                    trim_whitespace=False)
+    content = serializers.CharField(max_length=CONTENT_MAX, allow_blank=True, trim_whitespace=False)
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False, default=Visibility.PRIVATE)
 
 

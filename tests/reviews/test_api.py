@@ -45,7 +45,8 @@ def test_create_document_makes_the_creator_maintainer_and_409_on_taken_path(api,
                                   format="json")
     assert response.status_code == 201
     assert response.json()["role"] == "maintainer" and response.json()["lastEventId"] == 0
-    taken = api(outsider).post("/api/documents/", {"path": "guides/setup.md", "title": "B"}, format="json")
+    taken = api(outsider).post("/api/documents/", {"path": "guides/setup.md", "title": "B", "content": ""},
+                               format="json")
     assert taken.status_code == 409
     assert Document.objects.filter(path="guides/setup.md").count() == 1
 

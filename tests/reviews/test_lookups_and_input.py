@@ -84,3 +84,61 @@ def test_a_doc_path_with_a_trailing_newline_is_invalid(document, api, reviewer):
     assert not is_valid_path("guides/setup.md\n")
     response = api(reviewer).get("/api/comments/", {"docPath": document.path + "\n"})
     assert response.status_code == 400
+
+
+def test_typing_and_cursor_take_an_idempotency_key_and_a_repeat_emits_nothing(document, api, reviewer, monkeypatch):
+    from reviews.api import live
+
+    sent = []
+    monkeypatch.setattr(live, "send_ephemeral", lambda **kwargs: sent.append(kwargs["type"]) or True)
+    client = api(reviewer)
+    for path, body in (("/api/typing/", {"docPath": document.path}),
+                       ("/api/cursor/", {"docPath": document.path, "position": 3})):
+        first = client.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=f"key {path}")
+        again = client.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=f"key {path}")
+        assert first.status_code == again.status_code == 202
+        assert again["Idempotent-Replayed"] == "true"
+    assert sent == ["user.typing", "user.cursor"]
+
+
+def test_the_same_json_in_another_key_order_is_the_same_request(document, api, reviewer):
+    client = api(reviewer)
+    first = client.post("/api/comments/", '{"docPath": "guides/setup.md", "body": "once"}',
+                        content_type="application/json", HTTP_IDEMPOTENCY_KEY="k")
+    again = client.post("/api/comments/", '{"body":"once","docPath":"guides/setup.md"}',
+                        content_type="application/json", HTTP_IDEMPOTENCY_KEY="k")
+    assert first.status_code == again.status_code == 201 and again.json() == first.json()
+    other = client.post("/api/comments/", {"docPath": document.path, "body": "twice"}, format="json",
+                        HTTP_IDEMPOTENCY_KEY="k")
+    assert other.status_code == 422
+    assert Comment.objects.filter(body="once").count() == 1 and not Comment.objects.filter(body="twice").exists()
+
+
+def test_document_content_is_required_and_paths_are_not_trimmed(api, outsider, document, reviewer):
+    from reviews.models import Document
+
+    response = api(outsider).post("/api/documents/", {"path": "notes/a.md", "title": "A"}, format="json")
+    assert response.status_code == 400 and "content" in response.json()
+    response = api(outsider).post("/api/documents/", {"path": " notes/a.md ", "title": "A", "content": ""},
+                                  format="json")
+    assert response.status_code == 400 and "path" in response.json()
+    assert not Document.objects.filter(path="notes/a.md").exists()
+    response = api(reviewer).post("/api/comments/", {"docPath": document.path + "\n", "body": "x"}, format="json")
+    assert response.status_code == 400 and "docPath" in response.json()
+    assert not Comment.objects.filter(body="x").exists()
+
+
+def test_an_unreadable_cursor_is_a_400_not_a_404(document, api, reviewer):
+    response = api(reviewer).get("/api/comments/", {"docPath": document.path, "cursor": "garbage"})
+    assert response.status_code == 400 and response.json() == {"cursor": ["Invalid cursor."]}
+
+
+def test_a_long_passage_can_be_quoted(api, maintainer, reviewer):
+    content = "# Long\n\n" + "word " * 4000
+    document = services.document_create(user=maintainer, path="long.md", title="Long", content=content)
+    services.member_set(document=document, user=reviewer, role="reviewer")
+    start, end = 8, 8 + 12_000
+    response = api(reviewer).post("/api/suggestions/", {
+        "docPath": "long.md", "anchor": {"start": start, "end": end, "quote": content[start:end]},
+        "replacement": "shorter"}, format="json")
+    assert response.status_code == 201, response.json()
