@@ -190,6 +190,23 @@ class Hub:
             for sub in list(topic.subscribers()):
                 sub.close(reason)
 
+    def pruned(self, key: str, first_kept: int) -> None:
+        """Events of ``key`` before ``first_kept`` were deleted (``prune_events``):
+        a stream asking for one of them gets ``stream.reset`` from this process
+        as from any other, not a replay of what the ring still holds."""
+        topic = self.topics.get(key)
+        if topic is None or first_kept <= topic.first_kept:
+            return
+        topic.first_kept = first_kept
+        rings = topic.rings
+        if rings is not None and first_kept > topic.ring_first:
+            drop = first_kept - topic.ring_first
+            cut = [ring[:drop] for ring in rings.values()]
+            topic.ring_divergent -= sum(1 for entries in zip(*cut) if len({d for _, d in entries}) > 1)
+            for ring in rings.values():
+                del ring[:drop]
+            topic.ring_first = first_kept
+
     def revoke(self, user_id: int | None, key: str | None, at: float | None = None) -> int:
         """Close the user's local streams (on ``key``, or all) opened before ``at``.
 
@@ -365,8 +382,8 @@ class Hub:
             after = max(last - limit, topic.first_kept - 1, 0)
             if after < first - 1:
                 return None
-        elif after > last or after < first - 1:
-            return None  # ahead of this hub, or older than the ring: the table decides
+        elif after > last or after < first - 1 or after < topic.first_kept - 1:
+            return None  # ahead of this hub, older than the ring or pruned: the table decides
         frames = ring[after + 1 - first:] if after + 1 >= first else ring
         return log.Replay(last_id=last, frames=frames)
 
@@ -459,6 +476,8 @@ class Hub:
         if message.get("type") == CONTROL_MESSAGE:
             if message.get("action") == "revoke":
                 self.revoke(message["user_id"], message.get("key"), message.get("at"))
+            elif message.get("action") == "pruned":
+                self.pruned(message["key"], message["first_kept"])
             return
         topic = self.topics.get(message.get("key", ""))
         if topic is None:
@@ -784,7 +803,8 @@ class Hub:
             return
         current = await log.in_thread(log.last_ids)([t.key for t in topics])
         for topic in topics:
-            newest = current.get(topic.key, 0)
+            newest, first_kept = current.get(topic.key, (0, 1))
+            self.pruned(topic.key, first_kept)
             if newest > topic.last_seq and not topic.filling:
                 topic.filling = True
                 _spawn(self._fill(topic, upto=newest))

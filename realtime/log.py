@@ -61,10 +61,11 @@ def last_id(key: str) -> int:
     return Stream.objects.filter(key=key).values_list("last_id", flat=True).first() or 0
 
 
-def last_ids(keys: list[str]) -> dict[str, int]:
-    """Last sequence numbers of many keys in one query."""
-    found = dict(Stream.objects.filter(key__in=keys).values_list("key", "last_id"))
-    return {key: found.get(key, 0) for key in keys}
+def last_ids(keys: list[str]) -> dict[str, tuple[int, int]]:
+    """(last sequence number, first one kept) of many keys in one query."""
+    found = {key: (last, first) for key, last, first in
+             Stream.objects.filter(key__in=keys).values_list("key", "last_id", "first_kept_id")}
+    return {key: found.get(key, (0, 1)) for key in keys}
 
 
 def _rows(key: str, after: int, upto: int | None, limit: int) -> list[Event]:

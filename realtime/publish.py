@@ -234,6 +234,19 @@ def revoke(*, user_id: int | None, key: str | None = None) -> bool:
     return True
 
 
+def announce_pruned(*, key: str, first_kept: int) -> bool:
+    """Tell every process that ``key``'s events before ``first_kept`` are gone
+    (``prune_events``).  Best effort: a hub that misses it reads the same from
+    the table at its next resync."""
+    message = {"type": CONTROL_MESSAGE, "action": "pruned", "key": key, "first_kept": first_kept}
+    try:
+        async_to_sync(_send_bounded)(CONTROL_GROUP, message)
+    except Exception:  # noqa: BLE001
+        logger.warning("prune announcement failed for %s", key, exc_info=True)
+        return False
+    return True
+
+
 def revoke_on_commit(*, user_id: int | None, key: str | None = None) -> None:
     """Record a revocation in the current transaction and broadcast it after commit.
 

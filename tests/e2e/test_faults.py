@@ -293,15 +293,23 @@ def test_stream_lifetime_closes_with_jitter_and_the_client_resumes(server, world
 
 def test_prune_events_keeps_serving_and_resets_ids_older_than_kept(server, world, settings):
     doc, tokens = world
-    srv = server()
+    # The server's resync (not only the prune's layer message, which the
+    # in-memory layer cannot carry between processes) tells it what was pruned.
+    srv = server(env={"SSE_RESYNC_SECONDS": "0.2"})
+    # A stream open through the writes: the server keeps the document's
+    # recent frames in memory, and must not replay the pruned ones from there.
+    watcher = EventStream(srv.base_url, PATH, token=tokens["vera"]).wait_connected()
     for i in range(30):
         services.comment_create(author=doc.memberships.get(role=Role.REVIEWER).user, document=doc, body=f"p{i}")
+    watcher.wait_for_id(30)
     env = {**os.environ, **srv.env}
     result = subprocess.run([sys.executable, "manage.py", "prune_events", "--max-per-key", "10"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "pruned 20 events" in result.stdout
     assert table_ids() == list(range(21, 31))
+    time.sleep(1)
+    watcher.close()
     old = EventStream(srv.base_url, PATH, token=tokens["vera"], last_event_id=5).wait_connected()
     kept = EventStream(srv.base_url, PATH, token=tokens["vera"], last_event_id=25).wait_connected()
     try:

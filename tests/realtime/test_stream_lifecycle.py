@@ -123,3 +123,22 @@ def test_redis_leases_lost_in_a_restart_come_back_with_the_renewal_but_released_
             await store.redis.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_pruned_event_is_not_replayed_from_the_ring_but_reset(settings):
+    settings.SSE_REPLAY_RING = 256
+
+    async def scenario():
+        hub = Hub()
+        topic = hub.topics["k"] = Topic("k")
+        topic.rings = {"reader": [(seq, f"id: {seq}\n\n".encode()) for seq in range(1, 11)]}
+        topic.ring_first, topic.last_seq = 1, 10
+        sub = Subscriber(key="k", audience="reader", user_id=1)
+        assert (await hub.replay(sub, 3, 100)).frames[0][0] == 4
+        hub.dispatch({"type": "realtime.control", "action": "pruned", "key": "k", "first_kept": 6})
+        assert await hub.replay(sub, 3, 100) is None  # the table answers: stream.reset
+        replay = await hub.replay(sub, 7, 100)
+        assert [seq for seq, _ in replay.frames] == [8, 9, 10]
+        assert [seq for seq, _ in (await hub.replay(sub, None, 100)).frames] == [6, 7, 8, 9, 10]
+
+    asyncio.run(scenario())

@@ -2,7 +2,10 @@
 
 Safe while serving: each key's ``first_kept_id`` is raised before its rows are
 deleted, so a stream asking for a pruned id gets ``stream.reset`` rather than a
-silent gap.  Also drops expired idempotency keys and old revocations.
+silent gap, and every server process is told at once (a hub that keeps the
+key's recent frames in memory stops replaying the pruned ones; without the
+layer it learns it at its next resync).  Also drops expired idempotency keys
+and old revocations.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from realtime.models import Event, IdempotencyKey, Revocation, Stream
+from realtime.publish import announce_pruned
 
 
 class Command(BaseCommand):
@@ -35,6 +39,7 @@ class Command(BaseCommand):
                 continue
             with transaction.atomic():
                 Stream.objects.filter(pk=stream.pk, first_kept_id__lt=keep_from).update(first_kept_id=keep_from)
+            announce_pruned(key=stream.key, first_kept=keep_from)
             count, _ = Event.objects.filter(stream=stream, seq__lt=keep_from).delete()
             deleted += count
         idem, _ = IdempotencyKey.objects.filter(
