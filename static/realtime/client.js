@@ -21,6 +21,8 @@ export const PERSISTED_TYPES = [
   "suggestion.approved",
   "discussion.created",
   "discussion.message",
+  "discussion.message.updated",
+  "discussion.message.deleted",
   "document.updated",
 ];
 export const EPHEMERAL_TYPES = ["user.presence", "user.typing", "user.cursor"];
@@ -50,6 +52,7 @@ export class LiveStream {
     this.attempt = 0;
     this.stopped = true;
     this.paused = false;
+    this.holeAt = null; // lastId when a hole was last seen
   }
 
   start() {
@@ -156,9 +159,19 @@ export class LiveStream {
     if (id !== this.lastId + 1) {
       // The server sends every id in order; a hole means something upstream
       // went wrong.  Ask again from what we have rather than apply out of order.
+      // The same hole twice is an event this page cannot read (a type it does
+      // not listen for is never delivered to it): asking again would loop, so
+      // reload the page's state instead.
+      if (this.holeAt === this.lastId) {
+        this.holeAt = null;
+        this._reload(id);
+        return;
+      }
+      this.holeAt = this.lastId;
       this._scheduleReconnect();
       return;
     }
+    this.holeAt = null;
     this.lastId = id;
     try {
       this.onEvent(envelope);
@@ -176,9 +189,13 @@ export class LiveStream {
   _onReset(source, message) {
     if (source !== this.source) return;
     const envelope = this._parse(message) || {};
+    this._reload(Number(envelope.lastEventId) || 0);
+  }
+
+  _reload(lastEventId) {
     this.paused = true;
     this._close();
     this.onStatus({ state: "reloading" });
-    this.onReset(Number(envelope.lastEventId) || 0);
+    this.onReset(lastEventId);
   }
 }

@@ -22,15 +22,43 @@ function textNodes(root) {
   return nodes;
 }
 
-/** For each character of the rendered text, its offset in `source` (or -1). */
+// Character references the renderer turns into one character: `&lt;`,
+// `&amp;`, `&#60;`, `&#x3C;` and the like.
+const REFERENCE = /^&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|(amp|lt|gt|quot|apos|nbsp));/;
+const NAMED = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: "\u00a0" };
+
+function referenceAt(source, i) {
+  const match = REFERENCE.exec(source.slice(i, i + 12));
+  if (!match) return null;
+  try {
+    const ch = match[3] ? NAMED[match[3]]
+      : String.fromCodePoint(match[1] ? Number(match[1]) : parseInt(match[2], 16));
+    return ch.length === 1 ? { ch, length: match[0].length } : null;
+  } catch {
+    return null; // not a code point
+  }
+}
+
+/**
+ * For each character of the rendered text, its offset in `source` (or -1),
+ * and how many source characters it stands for (more than one for a
+ * character reference).
+ */
 export function align(rendered, source) {
   const map = new Int32Array(rendered.length).fill(-1);
+  const span = new Uint8Array(rendered.length).fill(1);
   let i = 0;
   let j = 0;
   while (j < rendered.length && i < source.length) {
     const r = rendered[j];
     const s = source[i];
-    if (r === s || (SPACE.test(r) && SPACE.test(s))) {
+    const reference = s === "&" ? referenceAt(source, i) : null;
+    if (reference && (reference.ch === r || (SPACE.test(r) && SPACE.test(reference.ch)))) {
+      map[j] = i;
+      span[j] = reference.length;
+      i += reference.length;
+      j += 1;
+    } else if (r === s || (SPACE.test(r) && SPACE.test(s))) {
       map[j] = i;
       i += 1;
       j += 1;
@@ -40,13 +68,13 @@ export function align(rendered, source) {
       i += 1; // Markdown syntax that does not render as text
     }
   }
-  return map;
+  return { map, span };
 }
 
 function alignmentFor(textRoot, source) {
   const nodes = textNodes(textRoot);
   const rendered = nodes.map((n) => n.data).join("");
-  return { nodes, rendered, map: align(rendered, source) };
+  return { nodes, rendered, ...align(rendered, source) };
 }
 
 function offsetWithin(textRoot, nodes, container, offset) {
@@ -80,7 +108,7 @@ export function selectionAnchor(selection, content) {
   if (!textRoot || !endEl || endEl.closest(".passage-text") !== textRoot) return null;
   const passage = textRoot.closest(".passage");
   const source = passageSource(passage, content);
-  const { nodes, rendered, map } = alignmentFor(textRoot, source);
+  const { nodes, rendered, map, span } = alignmentFor(textRoot, source);
   let from = offsetWithin(textRoot, nodes, range.startContainer, range.startOffset);
   let to = offsetWithin(textRoot, nodes, range.endContainer, range.endOffset);
   // Trim whitespace and unmatched characters at both ends.
@@ -89,7 +117,7 @@ export function selectionAnchor(selection, content) {
   if (from >= to) return null;
   const base = Number(passage.dataset.start);
   const start = base + map[from];
-  const end = base + map[to - 1] + 1;
+  const end = base + map[to - 1] + span[to - 1];
   return {
     passage,
     text: rendered.slice(from, to),

@@ -49,8 +49,26 @@ async function guarded(promise) {
   }
 }
 
+// A comment's anchor holds offsets into the version of the document it was
+// written on.  If the document changed before it is sent (an approved
+// suggestion, an edit while offline), find its quote again, at the
+// occurrence nearest the old place, so the comment is not refused.
+function relocated(body) {
+  const anchor = body && body.anchor;
+  const content = store.doc.content;
+  if (!anchor || typeof anchor.quote !== "string" || !anchor.quote
+      || content.slice(anchor.start, anchor.end) === anchor.quote) return body;
+  let best = -1;
+  for (let at = content.indexOf(anchor.quote); at >= 0; at = content.indexOf(anchor.quote, at + 1)) {
+    if (best < 0 || Math.abs(at - anchor.start) < Math.abs(best - anchor.start)) best = at;
+  }
+  if (best < 0) return body;
+  return { ...body, anchor: { ...anchor, start: best, end: best + anchor.quote.length } };
+}
+
 const outbox = new Outbox({
   storageKey: `docreview.outbox.v1:${store.me.id}:${docPath}`,
+  send: (method, url, options) => request(method, url, { ...options, body: relocated(options.body) }),
   onSent(item, result) {
     if (item.kind === "comment" && result) upsert(store.comments, result);
     if (item.kind === "message" && result) {
@@ -61,7 +79,12 @@ const outbox = new Outbox({
   },
   onFailed(item, error) {
     const what = item.kind === "message" ? "message" : "comment";
-    toast(`Your ${what} “${item.body.body.slice(0, 40)}” was not sent: ${describeError(error)}`);
+    // Its text is not lost: it goes back into the general comment box.
+    const box = item.kind === "comment" && document.querySelector(".general-form textarea");
+    const kept = box && !box.value.trim();
+    if (kept) box.value = item.body.body;
+    toast(`Your ${what} “${item.body.body.slice(0, 40)}” was not sent: ${describeError(error)}`
+      + (kept ? " Its text is back in the comment box below." : ""));
     scheduleRender();
   },
   onChange: () => scheduleRender(),

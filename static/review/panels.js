@@ -14,6 +14,14 @@ function messageEl(message, pendingLabel) {
     h("p", { class: "card-body" }, message.body));
 }
 
+/** A hidden message (only moderators and maintainers get it) says so, as a hidden comment does. */
+function markHidden(el, hidden) {
+  el.classList.toggle("is-hidden", Boolean(hidden));
+  const current = el.querySelector(".badge-hidden");
+  if (hidden && !current) el.querySelector(".who").append(h("span", { class: "badge badge-hidden" }, "Hidden"));
+  else if (!hidden && current) current.remove();
+}
+
 class DiscussionBlock {
   constructor(discussion, ctx) {
     this.id = discussion.id;
@@ -53,6 +61,7 @@ class DiscussionBlock {
         this.messageEls.set(message.id, el);
         this.ctx.onCreated(el, message);
       }
+      markHidden(el, message.hidden);
       return el;
     });
     for (const item of pending) {

@@ -396,3 +396,85 @@ def test_a_comment_whose_text_an_edit_removes_moves_live_to_comments_on_removed_
         expect(person.page.locator("#orphans-panel")).to_be_hidden()
         expect(person.page.locator(".thread", has_text="Which database?")).to_have_count(1)
         assert person.errors == []
+
+
+def api_write(world, username: str, method: str, url: str, body: dict) -> dict:
+    """A write through the server's API: its event reaches the pages live."""
+    response = httpx.request(method, world["server"].base_url + url, json=body, timeout=10,
+                             headers={"Authorization": f"Token {world['tokens'][username]}"})
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def test_a_hidden_message_leaves_every_page_live_and_is_marked_for_the_maintainer(browser, world):
+    """Hiding a message sends event types of their own; a page that did not
+    listen for them saw a hole in the ids and reconnected from the same id
+    for ever, frozen."""
+    from playwright.sync_api import expect
+
+    maria = open_page(browser, world, "maria")
+    rob = open_page(browser, world, "rob")
+    discussion = api_write(world, "maria", "POST", "/api/discussions/", {"docPath": PATH, "title": "Plan"})
+    message = api_write(world, "rob", "POST", f"/api/discussions/{discussion['id']}/messages/",
+                        {"body": "A remark to hide"})
+    expect(rob.page.locator(".message", has_text="A remark to hide")).to_be_visible(timeout=LIVE_MS)
+    api_write(world, "maria", "POST", f"/api/messages/{message['id']}/hide/", {"reason": "off topic"})
+    # rob (a reader) sees it go; maria (maintainer) sees it marked hidden.
+    expect(rob.page.locator(".message", has_text="A remark to hide")).to_have_count(0, timeout=LIVE_MS)
+    expect(maria.page.locator(".message.is-hidden", has_text="A remark to hide").locator(".badge-hidden")).to_be_visible(
+        timeout=LIVE_MS)
+    # Both pages stay live: what comes next arrives.
+    api_write(world, "maria", "POST", "/api/comments/", {"docPath": PATH, "body": "Still live after the hide"})
+    for person in (maria, rob):
+        expect(person.page.locator(".thread", has_text="Still live after the hide")).to_be_visible(timeout=LIVE_MS)
+        expect(person.page.locator("#conn-status")).to_have_attribute("data-state", "live")
+        assert person.errors == []
+    maria.screenshot("review-hidden-message")
+
+
+def test_a_comment_on_text_after_a_character_reference_is_anchored_and_highlighted(browser, world):
+    from playwright.sync_api import expect
+
+    doc = world["doc"]
+    in_thread(lambda: services.document_update(
+        document=doc, content=DOC_CONTENT + "\nCompare 5 &lt; 6 &amp; R&D then some trailing words.\n"))
+    rob = open_page(browser, world, "rob")
+    rob.select_text("trailing words")
+    rob.page.get_by_role("toolbar", name="Selected text").get_by_role("button", name="Comment").click()
+    form = rob.page.get_by_role("form", name="New comment")
+    form.get_by_label("Comment").fill("About the trailing words")
+    form.get_by_role("button", name="Comment").click()
+    thread = rob.page.locator("#doc .thread:not(.is-pending)", has_text="About the trailing words")
+    expect(thread.locator(".card-quote")).to_have_text("trailing words", timeout=LIVE_MS)
+    expect(rob.page.locator("mark.anchor-mark", has_text="trailing words")).to_be_visible()
+    rob.select_text("5 < 6")  # the selection's quote is the source text, references and all
+    rob.page.get_by_role("toolbar", name="Selected text").get_by_role("button", name="Comment").click()
+    form = rob.page.get_by_role("form", name="New comment")
+    form.get_by_label("Comment").fill("About the comparison")
+    form.get_by_role("button", name="Comment").click()
+    expect(rob.page.locator("#doc .thread:not(.is-pending)", has_text="About the comparison")).to_be_visible(
+        timeout=LIVE_MS)
+    anchor = in_thread(lambda: Comment.objects.get(body="About the comparison").anchor)
+    assert anchor["quote"] == "5 &lt; 6"
+    assert rob.errors == []
+
+
+def test_a_comment_written_while_the_text_above_it_changed_is_still_placed(browser, world):
+    from playwright.sync_api import expect
+
+    doc = world["doc"]
+    rob = open_page(browser, world, "rob")
+    rob.select_text("Configure the database")
+    rob.page.get_by_role("toolbar", name="Selected text").get_by_role("button", name="Comment").click()
+    form = rob.page.get_by_role("form", name="New comment")
+    form.get_by_label("Comment").fill("Which database?")
+    # Meanwhile the text above it grows: the offsets rob's selection gave are stale.
+    edited = DOC_CONTENT.replace("Install Python", "Install Python 3.12 or newer")
+    api_write(world, "maria", "PATCH", f"/api/documents/{doc.pk}/", {"content": edited})
+    expect(rob.page.locator("#doc-version")).to_have_text("Version 2", timeout=LIVE_MS)
+    form.get_by_role("button", name="Comment").click()
+    thread = rob.page.locator("#doc .thread:not(.is-pending)", has_text="Which database?")
+    expect(thread.locator(".card-quote")).to_have_text("Configure the database", timeout=LIVE_MS)
+    anchor = in_thread(lambda: Comment.objects.get(body="Which database?").anchor)
+    assert anchor["start"] == edited.index("Configure the database")
+    assert rob.errors == []
