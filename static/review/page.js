@@ -286,8 +286,28 @@ const stream = new LiveStream({
     // The server sends who is online right after the replay: start afresh.
     presence.clear();
     outbox.flushNow();
+    opens += 1;
+    if (opens > 1) checkRole();
   },
 });
+
+// A membership change closes the user's streams; when the page reconnects,
+// see whether the role it was built for still holds (the forms and buttons
+// it offers depend on it).
+let opens = 0;
+const pageRole = snapshot.doc.role;
+async function checkRole() {
+  try {
+    const found = await request("GET", `/api/documents/?path=${encodeURIComponent(docPath)}`);
+    const role = Array.isArray(found) && found[0] ? found[0].role : null;
+    if (role && role !== pageRole) {
+      toast(`Your role on this document is now ${role}. Reloading the page…`);
+      setTimeout(() => window.location.reload(), 2500);
+    }
+  } catch {
+    /* lost access is checkAccess's to tell */
+  }
+}
 
 // An EventSource cannot see why it failed.  After a few failed attempts, ask
 // the API: signed out or no longer a member means retrying will not help.

@@ -478,3 +478,18 @@ def test_a_comment_written_while_the_text_above_it_changed_is_still_placed(brows
     anchor = in_thread(lambda: Comment.objects.get(body="Which database?").anchor)
     assert anchor["start"] == edited.index("Configure the database")
     assert rob.errors == []
+
+
+def test_a_page_follows_its_user_being_made_a_viewer(browser, world):
+    from playwright.sync_api import expect
+
+    doc = world["doc"]
+    rob = open_page(browser, world, "rob")
+    expect(rob.page.locator(".general-form")).to_be_visible()
+    api_write(world, "maria", "POST", f"/api/documents/{doc.pk}/members/", {"username": "rob", "role": "viewer"})
+    # His stream is closed by the change; coming back, the page sees the new
+    # role and reloads: no more forms to write with.
+    expect(rob.page.locator(".badge-viewer")).to_be_visible(timeout=RECOVER_MS)
+    rob.wait_live()
+    expect(rob.page.locator(".general-form")).to_have_count(0)
+    assert rob.errors == []
