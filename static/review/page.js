@@ -119,6 +119,20 @@ const actions = {
     upsert(store.suggestions, result);
     scheduleRender();
   },
+  async editComment(id, body) {
+    // Errors reach the form, which keeps the text.
+    upsert(store.comments, await guarded(request("PATCH", `/api/comments/${id}/`, { body: { body } })));
+    scheduleRender();
+  },
+  async setHidden(id, hidden, reason) {
+    try {
+      const verb = hidden ? "hide" : "unhide";
+      upsert(store.comments, await request("POST", `/api/comments/${id}/${verb}/`, { body: { reason } }));
+      scheduleRender();
+    } catch (error) {
+      toast(describeError(error));
+    }
+  },
   async resolve(id, resolved) {
     try {
       upsert(store.comments, await request("PATCH", `/api/comments/${id}/`, { body: { resolved } }));

@@ -105,6 +105,7 @@ export class ThreadCard {
     this.replies = h("ol", { class: "replies", "aria-label": "Replies" });
     this.actions = h("div", { class: "card-actions" });
     this.replyForm = null;
+    this.editForm = null;
     this.el = h("article", {
       class: "card thread",
       id: `comment-${comment.id}`,
@@ -172,7 +173,7 @@ export class ThreadCard {
   _actions(comment) {
     const { store, actions } = this.ctx;
     const mine = comment.author.id === store.me.id;
-    const signature = [store.canReview, store.canMaintain, comment.resolved, mine].join();
+    const signature = [store.canReview, store.canMaintain, comment.resolved, comment.hidden, mine].join();
     if (this.actions.dataset.sig === signature) return;
     this.actions.dataset.sig = signature;
     const buttons = [];
@@ -187,6 +188,22 @@ export class ThreadCard {
         onclick: () => actions.resolve(this.id, !this.comment.resolved),
       }, comment.resolved ? "Reopen" : "Resolve"));
     }
+    if (mine && store.canReview) {
+      buttons.push(h("button", { type: "button", class: "btn btn-ghost btn-sm", onclick: () => this.openEdit() },
+        "Edit"));
+    }
+    if (store.canMaintain) {
+      // Hiding keeps the comment (and its replies) for maintainers and
+      // moderators, with a reason in the moderation log; readers see it go.
+      buttons.push(h("button", {
+        type: "button",
+        class: "btn btn-ghost btn-sm",
+        onclick: () => {
+          const reason = window.prompt(comment.hidden ? "Why show this comment again?" : "Why hide this comment?");
+          if (reason && reason.trim()) actions.setHidden(this.id, !this.comment.hidden, reason.trim());
+        },
+      }, comment.hidden ? "Unhide" : "Hide"));
+    }
     if ((mine && store.canReview) || store.canMaintain) {
       buttons.push(h("button", {
         type: "button",
@@ -198,6 +215,33 @@ export class ThreadCard {
     }
     this.actions.replaceChildren(...buttons);
     this.actions.hidden = buttons.length === 0;
+  }
+
+  openEdit() {
+    if (!this.editForm) {
+      this.editForm = textForm({
+        label: "Edit your comment",
+        submitText: "Save",
+        typingTarget: `comment:${this.id}`,
+        onSubmit: async (text) => {
+          await this.ctx.actions.editComment(this.id, text);
+          this.closeEdit();
+        },
+        onCancel: () => this.closeEdit(),
+        className: "edit-form",
+      });
+      this.body.after(this.editForm);
+    }
+    this.editForm.area.value = this.comment.body;
+    this.editForm.hidden = false;
+    this.body.hidden = true;
+    this.editForm.area.focus();
+  }
+
+  closeEdit() {
+    if (this.editForm) this.editForm.hidden = true;
+    this.body.hidden = false;
+    this.el.querySelector(".card-actions button")?.focus();
   }
 
   openReply() {

@@ -493,3 +493,32 @@ def test_a_page_follows_its_user_being_made_a_viewer(browser, world):
     rob.wait_live()
     expect(rob.page.locator(".general-form")).to_have_count(0)
     assert rob.errors == []
+
+
+def test_an_author_edits_a_comment_and_a_maintainer_hides_and_unhides_it_from_the_page(browser, world):
+    from playwright.sync_api import expect
+
+    maria = open_page(browser, world, "maria")
+    rob = open_page(browser, world, "rob")
+    api_write(world, "rob", "POST", "/api/comments/", {"docPath": PATH, "body": "Frist draft"})
+    mine = rob.page.locator(".thread", has_text="Frist draft")
+    mine.get_by_role("button", name="Edit").click()
+    mine.get_by_label("Edit your comment").fill("First draft, spelled right")
+    mine.get_by_role("button", name="Save").click()
+    expect(maria.page.locator(".thread .card-body", has_text="First draft, spelled right")).to_be_visible(
+        timeout=LIVE_MS)
+    expect(rob.page.locator(".thread .card-body", has_text="First draft, spelled right")).to_be_visible()
+    expect(rob.page.get_by_label("Edit your comment")).to_be_hidden()
+
+    maria.page.once("dialog", lambda dialog: dialog.accept("Off topic"))
+    theirs = maria.page.locator(".thread", has_text="First draft, spelled right")
+    theirs.get_by_role("button", name="Hide").click()
+    expect(rob.page.locator(".thread", has_text="First draft, spelled right")).to_have_count(0, timeout=LIVE_MS)
+    expect(theirs.locator(".badge-hidden")).to_be_visible()
+    maria.page.once("dialog", lambda dialog: dialog.accept("On topic after all"))
+    theirs.get_by_role("button", name="Unhide").click()
+    expect(rob.page.locator(".thread", has_text="First draft, spelled right")).to_be_visible(timeout=LIVE_MS)
+    assert maria.errors == [] and rob.errors == []
+    # Readers get no such buttons.
+    expect(rob.page.locator(".thread", has_text="First draft, spelled right").get_by_role("button", name="Hide")) \
+        .to_have_count(0)
