@@ -421,19 +421,28 @@ toolbar.addEventListener("click", (event) => {
   if (button && selected) openComposer(button.dataset.kind, selected);
 });
 
-// Keyboard and touch users: a button per passage comments on the whole block.
+// Keyboard and touch users: buttons per passage comment on the whole block
+// or suggest a change to it (a selection does either for part of it).
 function addPassageButtons() {
   if (!store.canReview) return;
   for (const passage of view.docRoot.querySelectorAll(".passage")) {
     if (passage.querySelector(".passage-comment")) continue;
-    const button = h("button", {
+    const whole = () => ({ passage, anchor: passageAnchor(passage, view.renderedContent) });
+    const comment = h("button", {
       type: "button",
       class: "passage-comment",
       title: "Comment on this passage",
       "aria-label": "Comment on this passage",
-      onclick: () => openComposer("comment", { passage, anchor: passageAnchor(passage, view.renderedContent) }),
+      onclick: () => openComposer("comment", whole()),
     }, "+");
-    passage.querySelector(".passage-text").before(button);
+    const suggest = h("button", {
+      type: "button",
+      class: "passage-comment passage-suggest",
+      title: "Suggest a change to this passage",
+      "aria-label": "Suggest a change to this passage",
+      onclick: () => openComposer("suggest", whole()),
+    }, "✎");
+    passage.querySelector(".passage-text").before(comment, suggest);
   }
 }
 new MutationObserver(addPassageButtons).observe(view.docRoot, { childList: true });

@@ -522,3 +522,19 @@ def test_an_author_edits_a_comment_and_a_maintainer_hides_and_unhides_it_from_th
     # Readers get no such buttons.
     expect(rob.page.locator(".thread", has_text="First draft, spelled right").get_by_role("button", name="Hide")) \
         .to_have_count(0)
+
+
+def test_a_keyboard_user_suggests_a_change_to_a_passage(browser, world):
+    from playwright.sync_api import expect
+
+    rob = open_page(browser, world, "rob")
+    passage = rob.page.locator(".passage", has_text="Configure the database.")
+    passage.get_by_role("button", name="Suggest a change to this passage").focus()
+    rob.page.keyboard.press("Enter")
+    composer = rob.page.get_by_role("form", name="New suggestion")
+    composer.get_by_label("Replace with").fill("Configure the PostgreSQL database.")
+    composer.get_by_role("button", name="Suggest").click()
+    suggestion = rob.page.locator("#doc .suggestion", has_text="PostgreSQL")
+    expect(suggestion).to_be_visible(timeout=LIVE_MS)
+    expect(suggestion.locator("ins")).to_have_text(re.compile("PostgreSQL"))
+    assert rob.errors == []
