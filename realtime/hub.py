@@ -198,13 +198,8 @@ class Hub:
         if topic is None or first_kept <= topic.first_kept:
             return
         topic.first_kept = first_kept
-        rings = topic.rings
-        if rings is not None and first_kept > topic.ring_first:
-            drop = first_kept - topic.ring_first
-            cut = [ring[:drop] for ring in rings.values()]
-            topic.ring_divergent -= sum(1 for entries in zip(*cut) if len({d for _, d in entries}) > 1)
-            for ring in rings.values():
-                del ring[:drop]
+        if topic.rings is not None and first_kept > topic.ring_first:
+            self._ring_cut(topic, first_kept - topic.ring_first)
             topic.ring_first = first_kept
 
     def revoke(self, user_id: int | None, key: str | None, at: float | None = None) -> int:
@@ -316,13 +311,19 @@ class Hub:
         ring0 = next(iter(rings.values()))
         slack = max(settings.SSE_REPLAY_RING // 4, 1)
         if len(ring0) > settings.SSE_REPLAY_RING + slack:
-            cut = [r[:slack] for r in rings.values()]
-            topic.ring_divergent -= sum(1 for entries in zip(*cut) if len({d for _, d in entries}) > 1)
-            for ring in rings.values():
-                del ring[:slack]
+            self._ring_cut(topic, slack)
         topic.ring_first = ring0[0][0]
         if changes:
             self._ring_invalidate(topic)
+
+    @staticmethod
+    def _ring_cut(topic: Topic, count: int) -> None:
+        """Drop the ring's ``count`` oldest entries (the caller sets ``ring_first``)."""
+        rings = topic.rings.values()
+        cut = [ring[:count] for ring in rings]
+        topic.ring_divergent -= sum(1 for entries in zip(*cut) if len({d for _, d in entries}) > 1)
+        for ring in rings:
+            del ring[:count]
 
     def _ring_invalidate(self, topic: Topic) -> None:
         """What an audience may see of past events changed: reload the ring once."""

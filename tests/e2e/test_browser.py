@@ -139,6 +139,14 @@ class Person:
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, animations="disabled")
 
 
+def api_write(world, username: str, method: str, url: str, body: dict) -> dict:
+    """A write through the server's API: its event reaches the pages live."""
+    response = httpx.request(method, world["server"].base_url + url, json=body, timeout=10,
+                             headers={"Authorization": f"Token {world['tokens'][username]}"})
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
 def open_page(browser, world, username: str, **kwargs) -> Person:
     return Person(browser, world["server"].base_url, username, **kwargs).sign_in().wait_live()
 
@@ -324,13 +332,10 @@ def test_comments_written_offline_are_sent_once_in_order_when_back(browser, worl
 def test_a_comment_whose_text_an_edit_removes_moves_live_to_comments_on_removed_text(browser, world):
     from playwright.sync_api import expect
 
-    base, doc = world["server"].base_url, world["doc"]
+    doc = world["doc"]
 
     def api(username: str, method: str, url: str, body: dict) -> dict:
-        response = httpx.request(method, base + url, json=body, timeout=10,
-                                 headers={"Authorization": f"Token {world['tokens'][username]}"})
-        assert response.status_code in (200, 201), response.text
-        return response.json()
+        return api_write(world, username, method, url, body)
 
     def anchor(quote: str) -> dict:
         start = DOC_CONTENT.index(quote)
@@ -397,13 +402,6 @@ def test_a_comment_whose_text_an_edit_removes_moves_live_to_comments_on_removed_
         expect(person.page.locator(".thread", has_text="Which database?")).to_have_count(1)
         assert person.errors == []
 
-
-def api_write(world, username: str, method: str, url: str, body: dict) -> dict:
-    """A write through the server's API: its event reaches the pages live."""
-    response = httpx.request(method, world["server"].base_url + url, json=body, timeout=10,
-                             headers={"Authorization": f"Token {world['tokens'][username]}"})
-    assert response.status_code in (200, 201), response.text
-    return response.json()
 
 
 def test_a_hidden_message_leaves_every_page_live_and_is_marked_for_the_maintainer(browser, world):

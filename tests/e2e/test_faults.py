@@ -308,9 +308,19 @@ def test_prune_events_keeps_serving_and_resets_ids_older_than_kept(server, world
     assert result.returncode == 0, result.stderr
     assert "pruned 20 events" in result.stdout
     assert table_ids() == list(range(21, 31))
-    time.sleep(1)
     watcher.close()
-    old = EventStream(srv.base_url, PATH, token=tokens["vera"], last_event_id=5).wait_connected()
+
+    def asked_for_pruned_ids():
+        """A stream from id 5, if the server answers it with stream.reset
+        (once it has learned of the prune), else None."""
+        probe = EventStream(srv.base_url, PATH, token=tokens["vera"], last_event_id=5).wait_connected()
+        wait_for(lambda: probe.ids() or probe.of_type("stream.reset"), timeout=5, message="a replay or a reset")
+        if probe.of_type("stream.reset"):
+            return probe
+        probe.close()
+        return None
+
+    old = wait_for(asked_for_pruned_ids, timeout=10, interval=0.3, message="stream.reset for pruned ids")
     kept = EventStream(srv.base_url, PATH, token=tokens["vera"], last_event_id=25).wait_connected()
     try:
         assert old.wait_for_event("stream.reset").json() == {"lastEventId": 30}
