@@ -43,7 +43,6 @@ LINGER_SECONDS = 5.0
 TICK_SECONDS = 1.0
 # A layer call that takes longer counts as the layer being down.
 LAYER_TIMEOUT = 2.0
-GC_GEN0_THRESHOLD = 20_000
 # A key whose events come closer together than this is busy: its events are
 # coalesced (SSE_COALESCE_MS); a quiet key's event goes out at once.
 BUSY_GAP_SECONDS = 0.05
@@ -177,7 +176,8 @@ class Hub:
             # Fewer, larger young collections: the fan-out makes short-lived
             # objects by the thousand per second, and each collection walks
             # every container still young.
-            gc.set_threshold(GC_GEN0_THRESHOLD, 20, 50)
+            if settings.GC_GEN0_THRESHOLD > 0:
+                gc.set_threshold(settings.GC_GEN0_THRESHOLD, 20, 50)
             self.tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._tick())]
             self.started.set_result(None)
         else:
