@@ -413,6 +413,8 @@ def _code_version() -> dict[str, Any]:
 
 def phase_of(config: dict) -> str:
     """Which row of the targets a run's configuration speaks to."""
+    if config.get("server") == "floor":
+        return "floor-batched" if config.get("batch_ms") else "floor-unbatched"
     if config.get("reconnect"):
         return "reconnect"
     if config.get("slow_readers"):
@@ -430,7 +432,7 @@ def phase_of(config: dict) -> str:
 def _runs_by_phase(runs: list[dict]) -> dict[str, dict[str, dict]]:
     out: dict[str, dict[str, dict]] = {}
     for run in runs:
-        if "figures" not in run:
+        if "figures" not in run or run["config"].get("server") == "floor":  # the floor is context, not a target
             continue
         out.setdefault(run["config"]["server"], {}).setdefault(phase_of(run["config"]), run)  # the first of each
     return out
@@ -508,9 +510,36 @@ def targets(runs: list[dict]) -> list[dict[str, Any]]:
     return rows
 
 
+def floor_ratios(runs: list[dict]) -> list[dict[str, Any]]:
+    """Each real run's CPU per delivery as a multiple of the floor's of the same invocation.
+
+    A run with the server's batching off (``SSE_COALESCE_MS=0``) is set against the unbatched floor, any
+    other against the batched one.  Empty when the invocation had no floor run.
+    """
+    floors: dict[str, dict] = {}
+    for run in runs:
+        if "figures" in run and run["config"].get("server") == "floor":
+            floors.setdefault(phase_of(run["config"]), run)
+    rows = []
+    for run in runs:
+        if "figures" not in run or run["config"].get("server") == "floor":
+            continue
+        unbatched = phase_of(run["config"]) in ("unbatched", "fanout-unbatched")
+        floor = floors.get("floor-unbatched" if unbatched else "floor-batched")
+        us = run["figures"]["us_per_delivery"]
+        base = floor["figures"]["us_per_delivery"] if floor else None
+        if not (us and base):
+            continue
+        fanout = run["figures"].get("us_per_delivery_fanout")
+        rows.append({"run": run["label"], "floor": floor["label"], "us_per_delivery": us,
+                     "floor_us_per_delivery": base, "ratio": round(us / base, 2),
+                     "fanout_ratio": round(fanout / base, 2) if fanout else None})
+    return rows
+
+
 def document(runs: list[dict], *, total_s: float) -> dict[str, Any]:
     return {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": _machine(), "code": _code_version(),
-            "wall_s": round(total_s, 1), "runs": runs, "targets": targets(runs)}
+            "wall_s": round(total_s, 1), "runs": runs, "targets": targets(runs), "floor": floor_ratios(runs)}
 
 
 # -- text ---------------------------------------------------------------------------
@@ -567,6 +596,14 @@ def summary(doc: dict, base: Path) -> str:
     lines.append("latency in ms; cpu% = server CPU while publishing (100 = one core); us/dl = server CPU per "
                  "delivery; MB/1k = RSS growth per 1000 streams; q/ev = SQL statements per event; cli% = load "
                  "client; oth% = CPU used by other programs on the machine")
+    ratios = floor_ratios(doc["runs"])
+    if ratios:
+        lines.append("")
+        lines.append("against the floor (bench/floor.py: uvloop, no Django, the same streams x events/s):")
+        for row in ratios:
+            fanout = (f"; fan-out alone {row['fanout_ratio']}x" if row["fanout_ratio"] else "")
+            lines.append(f"  {row['run']:24} {fmt(row['us_per_delivery'], 2):>6} us/dl = {row['ratio']}x "
+                         f"{row['floor']} ({fmt(row['floor_us_per_delivery'], 2)} us){fanout}")
     if doc["targets"]:
         lines.append("")
         lines.append("targets:")
