@@ -26,6 +26,7 @@ import math
 import os
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,8 @@ def percentile_ms(values, q: float) -> float | None:
     return round(float(np.percentile(values, q)) * 1000, 2)
 
 
-def _pcts(values: np.ndarray, scale: float = 1000.0, digits: int = 2) -> dict[str, float | None]:
+def percentiles(values: np.ndarray, scale: float = 1000.0, digits: int = 2) -> dict[str, float | None]:
+    """p50/p95/p99/max of ``values`` (seconds) in ms, or in ``scale`` units, and how many."""
     if values.size == 0:
         return {"p50": None, "p95": None, "p99": None, "max": None, "n": 0}
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
@@ -58,18 +60,35 @@ def _cpu(snapshots: dict, key: str, a: str, b: str) -> float:
     return snapshots[b][key] - snapshots[a][key]
 
 
-def analyse(raw: dict[str, Any]) -> dict[str, Any]:
-    """Reduce a run to its figures (and the series the PNG draws)."""
-    cfg, marks = raw["config"], raw["marks"]
-    docs = raw["fixtures"]["docs"]
-    after = [raw["after"][d] for d in docs]
-    final = [raw["final"][d] for d in docs]
-    t_pub = marks["publish_start"]
+@dataclass
+class Deliveries:
+    """What the load clients read, against what each stream should have read."""
 
+    metas: list[dict]  # per stream, as the load client wrote it
+    rows: list[np.ndarray]  # per stream: when event after+1+i was read (0: never)
+    expected: int
+    delivered: int
+    expected_slow: int
+    delivered_slow: int
+    lat: np.ndarray  # latency of every stamped delivery to a stream that is not slow
+    lat_at: np.ndarray  # the send time of each of those
+    no_stamp: int  # deliveries whose event carried no send time
+    recv_all: np.ndarray  # when every delivery was read, slow streams included
+    dups: int
+    ooo: int
+
+
+def deliveries(outputs: list[str], after: list[int], final: list[int]) -> Deliveries:
+    """Read the load clients' results: document d's streams should hold ids after[d]+1..final[d].
+
+    ``outputs`` are the paths the clients were told to ``finish`` into.  Every kind of run that reads its
+    streams with the load client goes through here, so lost, duplicated, out of order and latency mean the
+    same in all of them.
+    """
     metas: list[dict] = []
     rows: list[np.ndarray] = []
-    sent_by_doc: list[dict[int, float]] = [dict() for _ in docs]
-    for path in raw["client_outputs"]:
+    sent_by_doc: list[dict[int, float]] = [dict() for _ in after]
+    for path in outputs:
         with open(path + ".json") as fh:
             out = json.load(fh)
         recv = np.load(path + ".npz")["recv"]
@@ -79,7 +98,7 @@ def analyse(raw: dict[str, Any]) -> dict[str, Any]:
         for doc, pairs in out["sent"].items():
             sent_by_doc[int(doc)].update((int(k), v) for k, v in pairs)
     sent = []
-    for d in range(len(docs)):
+    for d in range(len(after)):
         n = final[d] - after[d]
         arr = np.full(max(n, 0), np.nan)
         for seq, t in sent_by_doc[d].items():
@@ -89,32 +108,44 @@ def analyse(raw: dict[str, Any]) -> dict[str, Any]:
         sent.append(arr)
 
     expected = delivered = delivered_slow = expected_slow = 0
-    lats, slow_lats, all_recv, lat_sent = [], [], [], []
-    dups = sum(m["dups"] for m in metas)
-    ooo = sum(m["ooo"] for m in metas)
+    lats, all_recv, lat_sent = [], [], []
     for meta, row in zip(metas, rows):
         d = meta["doc_index"]
         n = final[d] - after[d]
         r = row[:n] if row.size >= n else np.concatenate([row, np.zeros(n - row.size)])
         got = r > 0
         count = int(got.sum())
-        lat = r[got] - sent[d][got]
         if meta["slow"]:
             expected_slow += n
             delivered_slow += count
-            slow_lats.append(lat)
         else:
             expected += n
             delivered += count
-            lats.append(lat)
+            lats.append(r[got] - sent[d][got])
             lat_sent.append(sent[d][got])
         all_recv.append(r[got])
     lat = np.concatenate(lats) if lats else np.zeros(0)
     lat_at = np.concatenate(lat_sent) if lat_sent else np.zeros(0)
-    no_stamp = int(np.isnan(lat).sum())
     keep = ~np.isnan(lat)
-    lat, lat_at = lat[keep], lat_at[keep]
-    recv_all = np.concatenate(all_recv) if all_recv else np.zeros(0)
+    return Deliveries(
+        metas=metas, rows=rows, expected=expected, delivered=delivered, expected_slow=expected_slow,
+        delivered_slow=delivered_slow, lat=lat[keep], lat_at=lat_at[keep], no_stamp=int((~keep).sum()),
+        recv_all=np.concatenate(all_recv) if all_recv else np.zeros(0),
+        dups=sum(m["dups"] for m in metas), ooo=sum(m["ooo"] for m in metas),
+    )
+
+
+def analyse(raw: dict[str, Any]) -> dict[str, Any]:
+    """Reduce a run to its figures (and the series the PNG draws)."""
+    cfg, marks = raw["config"], raw["marks"]
+    docs = raw["fixtures"]["docs"]
+    after = [raw["after"][d] for d in docs]
+    final = [raw["final"][d] for d in docs]
+    t_pub = marks["publish_start"]
+    read = deliveries(raw["client_outputs"], after, final)
+    metas, rows, lat, lat_at = read.metas, read.rows, read.lat, read.lat_at
+    expected, delivered = read.expected, read.delivered
+    expected_slow, delivered_slow = read.expected_slow, read.delivered_slow
 
     snaps = raw["snapshots"]
     pub_wall = snaps["end"]["t"] - snaps["start"]["t"]
@@ -162,9 +193,9 @@ def analyse(raw: dict[str, Any]) -> dict[str, Any]:
     queries_run = (q["end"] - q["start"]) if q["start"] is not None and q["end"] is not None else None
 
     figures: dict[str, Any] = {
-        "latency_ms": _pcts(lat),
+        "latency_ms": percentiles(lat),
         "delivered": delivered, "expected": expected, "lost": expected - delivered,
-        "duplicated": dups, "out_of_order": ooo, "no_timestamp": no_stamp,
+        "duplicated": read.dups, "out_of_order": read.ooo, "no_timestamp": read.no_stamp,
         "resets": sum(m["resets"] for m in metas),
         "rejected_connects": _count_statuses(m["rejects"] for m in metas),
         "connect_errors": sum(m["errors"] for m in metas),
@@ -236,7 +267,7 @@ def analyse(raw: dict[str, Any]) -> dict[str, Any]:
            "ms": [round(float(x) * 1000, 3) for x in np.quantile(lat, qs)]} if lat.size else None
     end = marks["drained"]
     edges = np.arange(t_pub - 2, end + 1, 0.5)
-    hist, _ = np.histogram(recv_all, bins=edges)
+    hist, _ = np.histogram(read.recv_all, bins=edges)
     timeline = {"t": [round(float(x - t_pub), 2) for x in edges[:-1]], "per_s": [int(x) * 2 for x in hist]}
     samples = raw["samples"]
     cpu_t, cpu_pct = [], []
@@ -340,9 +371,9 @@ def _reconnect(marks, metas, rows, docs, after, lat, lat_at) -> dict[str, Any]:
         "down_s": round(accept - marks["kill"], 3),
         "streams": len(times_caught) + never,
         "not_caught_up": never,
-        "reconnected_s": _pcts(rec, scale=1.0, digits=3),
-        "caught_up_s": _pcts(caught, scale=1.0, digits=3),
-        "latency_ms_outside_outage": _pcts(lat[~outage]),
+        "reconnected_s": percentiles(rec, scale=1.0, digits=3),
+        "caught_up_s": percentiles(caught, scale=1.0, digits=3),
+        "latency_ms_outside_outage": percentiles(lat[~outage]),
     }
 
 
@@ -382,6 +413,8 @@ def _code_version() -> dict[str, Any]:
 
 def phase_of(config: dict) -> str:
     """Which row of the targets a run's configuration speaks to."""
+    if config.get("server") == "floor":
+        return "floor-batched" if config.get("batch_ms") else "floor-unbatched"
     if config.get("reconnect"):
         return "reconnect"
     if config.get("slow_readers"):
@@ -399,7 +432,7 @@ def phase_of(config: dict) -> str:
 def _runs_by_phase(runs: list[dict]) -> dict[str, dict[str, dict]]:
     out: dict[str, dict[str, dict]] = {}
     for run in runs:
-        if "figures" not in run:
+        if "figures" not in run or run["config"].get("server") == "floor":  # the floor is context, not a target
             continue
         out.setdefault(run["config"]["server"], {}).setdefault(phase_of(run["config"]), run)  # the first of each
     return out
@@ -477,9 +510,36 @@ def targets(runs: list[dict]) -> list[dict[str, Any]]:
     return rows
 
 
+def floor_ratios(runs: list[dict]) -> list[dict[str, Any]]:
+    """Each real run's CPU per delivery as a multiple of the floor's of the same invocation.
+
+    A run with the server's batching off (``SSE_COALESCE_MS=0``) is set against the unbatched floor, any
+    other against the batched one.  Empty when the invocation had no floor run.
+    """
+    floors: dict[str, dict] = {}
+    for run in runs:
+        if "figures" in run and run["config"].get("server") == "floor":
+            floors.setdefault(phase_of(run["config"]), run)
+    rows = []
+    for run in runs:
+        if "figures" not in run or run["config"].get("server") == "floor":
+            continue
+        unbatched = phase_of(run["config"]) in ("unbatched", "fanout-unbatched")
+        floor = floors.get("floor-unbatched" if unbatched else "floor-batched")
+        us = run["figures"]["us_per_delivery"]
+        base = floor["figures"]["us_per_delivery"] if floor else None
+        if not (us and base):
+            continue
+        fanout = run["figures"].get("us_per_delivery_fanout")
+        rows.append({"run": run["label"], "floor": floor["label"], "us_per_delivery": us,
+                     "floor_us_per_delivery": base, "ratio": round(us / base, 2),
+                     "fanout_ratio": round(fanout / base, 2) if fanout else None})
+    return rows
+
+
 def document(runs: list[dict], *, total_s: float) -> dict[str, Any]:
     return {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": _machine(), "code": _code_version(),
-            "wall_s": round(total_s, 1), "runs": runs, "targets": targets(runs)}
+            "wall_s": round(total_s, 1), "runs": runs, "targets": targets(runs), "floor": floor_ratios(runs)}
 
 
 # -- text ---------------------------------------------------------------------------
@@ -536,6 +596,14 @@ def summary(doc: dict, base: Path) -> str:
     lines.append("latency in ms; cpu% = server CPU while publishing (100 = one core); us/dl = server CPU per "
                  "delivery; MB/1k = RSS growth per 1000 streams; q/ev = SQL statements per event; cli% = load "
                  "client; oth% = CPU used by other programs on the machine")
+    ratios = floor_ratios(doc["runs"])
+    if ratios:
+        lines.append("")
+        lines.append("against the floor (bench/floor.py: uvloop, no Django, the same streams x events/s):")
+        for row in ratios:
+            fanout = (f"; fan-out alone {row['fanout_ratio']}x" if row["fanout_ratio"] else "")
+            lines.append(f"  {row['run']:24} {fmt(row['us_per_delivery'], 2):>6} us/dl = {row['ratio']}x "
+                         f"{row['floor']} ({fmt(row['floor_us_per_delivery'], 2)} us){fanout}")
     if doc["targets"]:
         lines.append("")
         lines.append("targets:")

@@ -11,12 +11,16 @@ cores with ``taskset`` when there are at least two.
 
     bench/run.py                          # the suite: steady, unbatched, slow reader, reconnect, 2 processes
     bench/run.py --phases steady          # one run of the default scenario
+    bench/run.py --phases floor           # the raw floor: a trivial uvloop SSE server, unbatched and batched
+    bench/run.py --phases floor,suite     # the floor, then the suite, each run set against the floor
     bench/run.py --server uvicorn --workers 2 --streams 2000 --docs 2 --rate 100 --duration 30
     bench/run.py --phases reconnect       # SIGKILL the server mid-run, restart it, time the catch-up
 
 Each invocation writes ``bench/results/<stamp>-<label>.json`` (every figure)
 and ``.png`` (latency CDF, deliveries/s, server CPU over time) and prints a
-one-screen summary.  See docs/performance.md for how to read them.
+one-screen summary, where each run's server CPU per delivery is also set
+against the floor's when the invocation ran the ``floor`` phase.  See
+docs/performance.md for how to read them.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import report  # noqa: E402
+from floorrun import run_floor  # noqa: E402
 from plot import plot  # noqa: E402
 from procs import ROOT, Child, CpuMeter, Processes  # noqa: E402
 from stack import (  # noqa: E402
@@ -48,10 +53,14 @@ from stack import (  # noqa: E402
 
 RESULTS = BENCH / "results"
 STREAMS_PER_READER = 4  # under SSE_MAX_CONNECTIONS_PER_USER (5), with room for a reconnect
-PHASES = ("steady", "unbatched", "slow", "reconnect", "redis2")
+PHASES = ("steady", "unbatched", "slow", "reconnect", "redis2", "floor")
+# Without the floor, which adds ~27 s (two 10 s runs, one of which falls behind
+# on a slow machine): it runs when asked for, e.g. --phases floor,suite.
+SUITE = PHASES[:-1]
 # Phases that need less publishing time than --duration to give their figure
 # (keeps the whole suite under 5 minutes); --full-length gives them all of it.
-SHORT_PHASES = {"unbatched": 10.0, "reconnect": 20.0}
+SHORT_PHASES = {"floor": 10.0, "unbatched": 10.0, "reconnect": 20.0}
+FLOOR_BATCH_MS = 20.0  # the real server's window: SSE_COALESCE_MS's default
 
 
 @dataclass
@@ -79,6 +88,7 @@ class Config:
     write_server: bool = False
     pin: bool = True
     server_env: dict[str, str] = field(default_factory=dict)
+    batch_ms: float = 0.0  # the floor server's window (the real server's is SSE_COALESCE_MS in server_env)
     label: str = ""
 
     def layer_is_redis(self) -> bool:
@@ -380,8 +390,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     p.add_argument("--server", default="daphne",
                    help="daphne, uvicorn, or both comma-separated (each gets every phase) [daphne]")
     p.add_argument("--phases", default="",
-                   help=f"comma-separated among {','.join(PHASES)}; default: all of them, unless --workers, "
-                        "--reconnect or --slow-readers choose a single run")
+                   help=f"comma-separated among {','.join(PHASES)}, and suite ({','.join(SUITE)}); default: the "
+                        "suite, unless --workers, --reconnect or --slow-readers choose a single run")
     p.add_argument("--full-length", action="store_true",
                    help=f"give every phase --duration (by default {', '.join(f'{k} {v:g}s' for k, v in SHORT_PHASES.items())})")
     p.add_argument("--workers", type=int, default=None, help="server processes; >1 uses Redis [1]")
@@ -432,15 +442,24 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
                   plain_server=args.plain_server, profile=args.profile, pin=not args.no_pin, server_env=extra,
                   write_server=args.write_server)
     single = args.workers is not None or args.reconnect or args.slow_readers is not None or args.write_server
-    phases = [x for x in args.phases.split(",") if x] or (["single"] if single else list(PHASES))
+    asked = [x for x in args.phases.split(",") if x]
+    phases = ([name for x in asked for name in (SUITE if x == "suite" else (x,))]
+              or (["single"] if single else list(SUITE)))
     for phase in phases:
         if phase not in PHASES + ("single",):
             p.error(f"unknown phase {phase!r}")
     configs = []
+    if "floor" in phases:  # once, whatever the servers: it is the same floor for all of them
+        floor = replace(base, server="floor", label="floor-unbatched")
+        if not args.full_length:
+            floor = replace(floor, duration=min(floor.duration, SHORT_PHASES["floor"]))
+        configs += [floor, replace(floor, batch_ms=FLOOR_BATCH_MS, label="floor-batched")]
     for server in [s.strip() for s in args.server.split(",") if s.strip()]:
         if server not in ("daphne", "uvicorn"):
             p.error(f"unknown server {server!r}")
         for phase in phases:
+            if phase == "floor":
+                continue
             cfg = replace(base, server=server, workers=args.workers or 1, reconnect=args.reconnect,
                           slow_readers=args.slow_readers or 0, label=f"{server}-{phase}")
             if phase in SHORT_PHASES and not args.full_length:
@@ -458,6 +477,18 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
                               + ("-slow" if cfg.slow_readers else "") + ("-writeserver" if cfg.write_server else ""))
             configs.append(cfg)
     return args, configs
+
+
+def announce(cfg: Config) -> str:
+    """The line that opens a run's output."""
+    if cfg.server == "floor":
+        return (f"== {cfg.label}: the floor server (uvloop, no Django), {cfg.streams} streams on one document, "
+                f"{cfg.rate:g} events/s for {cfg.duration:g}s, "
+                + (f"{cfg.batch_ms:g} ms windows" if cfg.batch_ms else "one write per event and stream"))
+    return (f"== {cfg.label}: {cfg.server}, {cfg.workers} process(es), {cfg.streams} streams on {cfg.docs} "
+            f"document(s), {cfg.rate:g} events/s for {cfg.duration:g}s"
+            + (", SIGKILL + restart" if cfg.reconnect else "")
+            + (f", {cfg.slow_readers} slow reader(s)" if cfg.slow_readers else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -483,10 +514,15 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    label = args.label or ("suite" if len(configs) > 1 else configs[0].label)
+    label = args.label or ("floor" if all(c.server == "floor" for c in configs)
+                           else "suite" if len(configs) > 1 else configs[0].label)
     base = out_dir / f"{stamp}-{label}"
     runs: list[dict] = []
     started = time.monotonic()
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
     code = 0
     try:
         for cfg in configs:
@@ -494,13 +530,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"== {cfg.label}: skipped, no Redis at {redis_url()}")
                 runs.append({"label": cfg.label, "skipped": f"no Redis at {redis_url()}"})
                 continue
-            print(f"== {cfg.label}: {cfg.server}, {cfg.workers} process(es), {cfg.streams} streams on {cfg.docs} "
-                  f"document(s), {cfg.rate:g} events/s for {cfg.duration:g}s"
-                  + (", SIGKILL + restart" if cfg.reconnect else "")
-                  + (f", {cfg.slow_readers} slow reader(s)" if cfg.slow_readers else ""), flush=True)
+            say(announce(cfg))
             t0 = time.monotonic()
             try:
-                run = run_once(cfg, procs, lambda text: print(text, flush=True))
+                run = (run_floor if cfg.server == "floor" else run_once)(cfg, procs, say)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except Exception as exc:  # noqa: BLE001 - one failed run must not lose the others
