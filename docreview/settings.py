@@ -277,8 +277,8 @@ SSE_REPLAY_RING = env_int("SSE_REPLAY_RING", 256)
 # sys.setswitchinterval for server processes, in ms (0: Python's 5 ms).
 SWITCH_INTERVAL_MS = env_float("SWITCH_INTERVAL_MS", 0.0)
 # The collector's young-generation threshold in server processes (Python's
-# default is 700; 0 leaves it).  Set when the first stream opens.
-GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 20_000)
+# default is 700; 0 leaves it), set when the hub starts.  See realtime.hub.
+GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 2_000)
 # Worker threads (each with its kept connection) for the event stream's reads.
 SSE_DB_THREADS = env_int("SSE_DB_THREADS", 4)
 # How often each process compares its documents' last sequence numbers with

@@ -174,3 +174,25 @@ def test_a_presence_batch_reaches_each_stream_with_one_wake_and_skips_each_users
         frames = data.decode().count("event: user.presence")
         assert frames == 99, "everyone's change but the stream's own user"
         assert f'"userId":{sub.user_id},' not in data.decode()
+
+
+@pytest.mark.parametrize("threshold", [0, 1234])
+def test_the_collector_threshold_is_the_setting_once_the_hub_starts(settings, threshold):
+    import gc
+
+    settings.GC_GEN0_THRESHOLD = threshold
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+
+    async def scenario():
+        hub = Hub()
+        await hub.ensure_started()
+        for task in hub.tasks:
+            task.cancel()
+        return gc.get_threshold()
+
+    try:
+        assert asyncio.run(scenario()) == ((700, 10, 10) if threshold == 0 else (1234, 20, 50))
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
