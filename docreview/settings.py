@@ -274,6 +274,10 @@ SSE_AUTH_CACHE_SECONDS = env_float("SSE_AUTH_CACHE_SECONDS", 10.0)
 # audience in the process, so a reconnect replays from memory.  Older
 # Last-Event-IDs read the table.  0: always read the table.
 SSE_REPLAY_RING = env_int("SSE_REPLAY_RING", 256)
+# ... and, beyond those, the events of the last SSE_REPLAY_RING_SECONDS, up
+# to SSE_REPLAY_RING_MAX: what clients missed while a process restarted.
+SSE_REPLAY_RING_SECONDS = env_float("SSE_REPLAY_RING_SECONDS", 10.0)
+SSE_REPLAY_RING_MAX = env_int("SSE_REPLAY_RING_MAX", 2048)
 # sys.setswitchinterval for server processes, in ms (0: Python's 5 ms).
 SWITCH_INTERVAL_MS = env_float("SWITCH_INTERVAL_MS", 0.0)
 # The collector's young-generation threshold in server processes (Python's

@@ -75,7 +75,7 @@ class Topic:
     __slots__ = ("key", "group", "audiences", "last_seq", "ready", "inbox", "filling", "linger",
                  "pending", "flush", "last_event_at", "rings", "ring_first", "first_kept", "ring_loading",
                  "ring_tail", "presence_blob", "presence_at", "presence_gen", "presence_fetch", "ring_divergent",
-                 "ring_dirty", "last_push")
+                 "ring_dirty", "last_push", "ring_times")
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -94,6 +94,8 @@ class Topic:
         # contiguous from ``ring_first`` to the last frame pushed.  None while
         # unusable (not loaded yet, or dropped because redaction changed).
         self.rings: dict[str, list[tuple[int, bytes]]] | None = None
+        # When each entry's event was recorded (epoch seconds), in ring order.
+        self.ring_times: list[float] = []
         self.ring_first = 0
         self.first_kept = 1
         self.ring_loading: asyncio.Future[None] | None = None
@@ -116,6 +118,12 @@ class Topic:
 
     def __len__(self) -> int:
         return sum(len(subs) for subs in self.audiences.values())
+
+
+def _ring_bounds() -> dict[str, Any]:
+    """``log.read_recent``'s bounds for loading a replay ring (see ``Hub._ring_trim``)."""
+    return {"limit": settings.SSE_REPLAY_RING, "seconds": settings.SSE_REPLAY_RING_SECONDS,
+            "most": settings.SSE_REPLAY_RING_MAX}
 
 
 def ring_audiences(first: str | None) -> list[str]:
@@ -235,7 +243,7 @@ class Hub:
             try:
                 await self._join(topic)
                 recent = await log.in_thread(log.read_recent)(
-                    sub.key, limit=settings.SSE_REPLAY_RING, audiences=ring_audiences(sub.audience))
+                    sub.key, audiences=ring_audiences(sub.audience), **_ring_bounds())
                 topic.last_seq = recent.last_id
                 self._set_ring(topic, recent)
             except BaseException as exc:
@@ -253,6 +261,8 @@ class Hub:
                 topic.linger.cancel()
                 topic.linger = None
             await asyncio.shield(topic.ready)
+            if topic.rings is None and topic.ring_loading is None and settings.SSE_REPLAY_RING > 0:
+                self._ring_invalidate(topic)  # dropped while nobody was here: load it again
         topic.audiences.setdefault(sub.audience, set()).add(sub)
         metrics.STREAMS_OPEN.inc()
         if self.stopping:
@@ -268,6 +278,7 @@ class Hub:
         topic.first_kept = recent.first_kept
         topic.ring_first = recent.first
         topic.rings = {aud: list(frames) for aud, frames in recent.frames.items()}
+        topic.ring_times = list(recent.times) if recent.times else [time.time()] * (recent.last_id + 1 - recent.first)
         rings = list(topic.rings.values())
         topic.ring_divergent = sum(1 for entries in zip(*rings) if len({data for _, data in entries}) > 1) \
             if len(rings) > 1 else 0
@@ -306,18 +317,36 @@ class Hub:
         if seq <= last:
             return
         if seq != last + 1 or None in mine.values() or set(rings) != set(mine):
-            topic.rings = None  # a jump: replay from the table until reloaded
+            self._ring_invalidate(topic)  # a jump: replay from the table until reloaded
             return
         for aud, ring in rings.items():
             ring.append((seq, mine[aud]))
+        now = time.time()
+        topic.ring_times.append(now)
         topic.ring_divergent += divergent
         ring0 = next(iter(rings.values()))
-        slack = max(settings.SSE_REPLAY_RING // 4, 1)
-        if len(ring0) > settings.SSE_REPLAY_RING + slack:
-            self._ring_cut(topic, slack)
+        self._ring_trim(topic, len(ring0), now)
         topic.ring_first = ring0[0][0]
         if changes:
             self._ring_invalidate(topic)
+
+    def _ring_trim(self, topic: Topic, size: int, now: float) -> None:
+        """Keep the last SSE_REPLAY_RING entries, and older ones recorded in the
+        last SSE_REPLAY_RING_SECONDS, SSE_REPLAY_RING_MAX at most: a reconnect
+        storm after a restart asks for the seconds the process was away, which
+        on a busy document are more events than on a quiet one.  Cut a quarter
+        of SSE_REPLAY_RING at a time, not one entry per event."""
+        keep, most = settings.SSE_REPLAY_RING, max(settings.SSE_REPLAY_RING_MAX, settings.SSE_REPLAY_RING)
+        slack = max(keep // 4, 1)
+        if size <= keep + slack:
+            return
+        times, cutoff = topic.ring_times, now - settings.SSE_REPLAY_RING_SECONDS
+        old = 0
+        while old < size - keep and times[old] < cutoff:
+            old += 1
+        count = max(old, size - most)
+        if count >= slack or size > most:
+            self._ring_cut(topic, count)
 
     @staticmethod
     def _ring_cut(topic: Topic, count: int) -> None:
@@ -327,6 +356,7 @@ class Hub:
         topic.ring_divergent -= sum(1 for entries in zip(*cut) if len({d for _, d in entries}) > 1)
         for ring in rings:
             del ring[:count]
+        del topic.ring_times[:count]
 
     def _ring_invalidate(self, topic: Topic) -> None:
         """What an audience may see of past events changed: reload the ring once."""
@@ -343,8 +373,8 @@ class Hub:
         try:
             while True:
                 topic.ring_dirty = False
-                recent = await log.in_thread(log.read_recent)(topic.key, limit=settings.SSE_REPLAY_RING,
-                                                              audiences=ring_audiences(None))
+                recent = await log.in_thread(log.read_recent)(topic.key, audiences=ring_audiences(None),
+                                                              **_ring_bounds())
                 if topic.ring_dirty:
                     # Something changed redaction during the read: read again
                     # (the tail gathered so far stays useful).
@@ -353,9 +383,11 @@ class Hub:
                 expected = recent.last_id + 1
                 if all(seq == expected + i and None not in f.values() for i, (seq, f) in enumerate(tail)):
                     self._set_ring(topic, recent)
+                    now = time.time()
                     for seq, frames in tail:
                         for aud, ring in topic.rings.items():
                             ring.append((seq, frames[aud]))
+                        topic.ring_times.append(now)
                         topic.ring_divergent += len(set(frames.values())) > 1
                 break
         except Exception:  # noqa: BLE001 - replay falls back to the table

@@ -10,10 +10,13 @@ import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
+from django.db.models import Q
+from django.utils import timezone
 
 from . import envelope
 from .access import EventView, policy
@@ -136,16 +139,30 @@ class Recent:
     first_kept: int
     first: int  # seq of the first frame (last_id + 1 when none)
     frames: dict[str, list[tuple[int, bytes]]]
+    times: list[float] = field(default_factory=list)  # when each event was recorded (epoch seconds)
 
 
-def read_recent(key: str, *, limit: int, audiences: list[str]) -> Recent:
-    """The last ``limit`` events of ``key``, one encoding per audience."""
+def read_recent(key: str, *, limit: int, audiences: list[str], seconds: float = 0.0, most: int = 0) -> Recent:
+    """The tail of ``key``'s log, one encoding per audience: its last ``limit``
+    events, and any older ones recorded in the last ``seconds``, ``most`` at most."""
     stream = Stream.objects.filter(key=key).values("last_id", "first_kept_id").first()
     current = stream["last_id"] if stream else 0
     first_kept = stream["first_kept_id"] if stream else 1
-    after = max(current - limit, first_kept - 1, 0)
-    rows = list(Event.objects.filter(stream__key=key, seq__gt=after, seq__lte=current).order_by("seq")
-                .only("seq", "type", "data", "created_at")[:limit])
-    if [row.seq for row in rows] != list(range(after + 1, current + 1)):
+    after = max(current - max(limit, most), first_kept - 1, 0)
+    qs = Event.objects.filter(stream__key=key, seq__gt=after, seq__lte=current)
+    if most > limit and seconds > 0:
+        recent_enough = timezone.now() - timedelta(seconds=seconds)
+        qs = qs.filter(Q(seq__gt=current - limit) | Q(created_at__gte=recent_enough))
+    else:
+        qs = qs.filter(seq__gt=current - limit)
+    rows = list(qs.order_by("seq").only("seq", "type", "data", "created_at"))
+    # Keep the run that ends at ``current`` (recording times are not strictly
+    # in sequence order, so the time filter may leave a hole further back).
+    start = len(rows)
+    while start > 0 and rows[start - 1].seq == current - (len(rows) - start):
+        start -= 1
+    rows = rows[start:]
+    if not rows or rows[-1].seq != current or rows[0].seq > max(current - limit + 1, first_kept, 1):
         return Recent(current, first_kept, current + 1, {aud: [] for aud in audiences})
-    return Recent(current, first_kept, after + 1, {aud: _frames(key, aud, rows) for aud in audiences})
+    return Recent(current, first_kept, rows[0].seq, {aud: _frames(key, aud, rows) for aud in audiences},
+                  [row.created_at.timestamp() for row in rows])
