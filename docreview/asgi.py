@@ -23,13 +23,6 @@ if settings.SWITCH_INTERVAL_MS:
     # resume sooner after each query instead of waiting out the loop's turn.
     sys.setswitchinterval(settings.SWITCH_INTERVAL_MS / 1000)
 
-from django.urls import get_resolver  # noqa: E402
-
-# The URLconf, and with it the views, DRF and the serializers, imported now
-# rather than by the first request: after a restart the first requests are
-# a reconnect storm and a queue of writes, which should not wait on imports.
-get_resolver().url_patterns
-
 from docreview.handler import OneHopASGIHandler  # noqa: E402
 
 django_application = OneHopASGIHandler()
