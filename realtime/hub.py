@@ -547,17 +547,18 @@ class Hub:
         excluded = {exclude for _, exclude in frames if exclude is not None}
         everyone = (None, b"".join(data for data, _ in frames))
         everyone_wire = chunk(everyone[1])
-        variants: dict[int, tuple[None, bytes] | None] = {}
+        # Per user: the item and its HTTP chunk, shared by the user's streams.
+        variants: dict[int, tuple[tuple[None, bytes], bytes] | None] = {}
         for sub in topic.subscribers():
             if sub.user_id not in excluded:
                 sub.push_item(everyone, everyone_wire)
                 continue
             if sub.user_id not in variants:
                 data = b"".join(d for d, exclude in frames if exclude != sub.user_id)
-                variants[sub.user_id] = (None, data) if data else None
-            item = variants[sub.user_id]
-            if item is not None:
-                sub.push_item(item)
+                variants[sub.user_id] = ((None, data), chunk(data)) if data else None
+            variant = variants[sub.user_id]
+            if variant is not None:
+                sub.push_item(*variant)
 
     def _on_event(self, topic: Topic, message: dict[str, Any]) -> None:
         if topic.last_seq is None or topic.filling or topic.inbox:
