@@ -122,8 +122,9 @@ class Topic:
 
 def _ring_bounds() -> dict[str, Any]:
     """``log.read_recent``'s bounds for loading a replay ring (see ``Hub._ring_trim``)."""
-    return {"limit": settings.SSE_REPLAY_RING, "seconds": settings.SSE_REPLAY_RING_SECONDS,
-            "most": settings.SSE_REPLAY_RING_MAX}
+    on = settings.SSE_REPLAY_RING > 0
+    return {"limit": settings.SSE_REPLAY_RING, "seconds": settings.SSE_REPLAY_RING_SECONDS if on else 0.0,
+            "most": settings.SSE_REPLAY_RING_MAX if on else 0}
 
 
 def ring_audiences(first: str | None) -> list[str]:
@@ -336,7 +337,8 @@ class Hub:
         storm after a restart asks for the seconds the process was away, which
         on a busy document are more events than on a quiet one.  Cut a quarter
         of SSE_REPLAY_RING at a time, not one entry per event."""
-        keep, most = settings.SSE_REPLAY_RING, max(settings.SSE_REPLAY_RING_MAX, settings.SSE_REPLAY_RING)
+        keep = max(settings.SSE_REPLAY_RING, 1)
+        most = max(settings.SSE_REPLAY_RING_MAX, keep) if settings.SSE_REPLAY_RING > 0 else keep
         slack = max(keep // 4, 1)
         if size <= keep + slack:
             return
@@ -345,7 +347,7 @@ class Hub:
         while old < size - keep and times[old] < cutoff:
             old += 1
         count = max(old, size - most)
-        if count >= slack or size > most:
+        if count >= slack:
             self._ring_cut(topic, count)
 
     @staticmethod
@@ -373,8 +375,10 @@ class Hub:
         try:
             while True:
                 topic.ring_dirty = False
-                recent = await log.in_thread(log.read_recent)(topic.key, audiences=ring_audiences(None),
-                                                              **_ring_bounds())
+                # The last SSE_REPLAY_RING only: a reload follows a hide or a
+                # deletion, which a busy document may see every second.
+                recent = await log.in_thread(log.read_recent)(topic.key, limit=settings.SSE_REPLAY_RING,
+                                                              audiences=ring_audiences(None))
                 if topic.ring_dirty:
                     # Something changed redaction during the read: read again
                     # (the tail gathered so far stays useful).

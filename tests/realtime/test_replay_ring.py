@@ -99,6 +99,20 @@ def test_older_events_leave_the_ring_down_to_its_size(settings):
     asyncio.run(scenario())
 
 
+def test_with_the_ring_off_it_holds_one_entry_and_replays_nothing(settings):
+    settings.SSE_REPLAY_RING, settings.SSE_REPLAY_RING_SECONDS, settings.SSE_REPLAY_RING_MAX = 0, 10, 2048
+
+    async def scenario():
+        hub = Hub()
+        topic = _topic_with_ring(hub, range(1, 2), time.time())
+        for seq in range(2, 40):
+            _add(hub, topic, seq)
+        assert len(topic.rings["reader"]) <= 2 and topic.ring_first >= 38
+        assert await hub.replay(Subscriber(key=KEY, audience="reader", user_id=1), 30, 100) is None
+
+    asyncio.run(scenario())
+
+
 def test_a_ring_dropped_by_a_jump_is_loaded_again(settings):
     settings.SSE_REPLAY_RING = 8
     write(12)
