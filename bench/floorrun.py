@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import report
 from floor import DOC_PATH
-from procs import Child, CpuMeter, Processes, core_busy, rss_bytes
+from procs import Child, CpuMeter, Processes, core_busy, open_streams, rss_bytes
 from stack import BENCH, PY, cpu_layout
 
 DRAIN_PATIENCE_S = 5.0  # stop waiting for the streams after this long without progress
@@ -60,12 +60,7 @@ def run_floor(cfg: Any, procs: Processes, say: Callable[[str], None]) -> dict[st
 
         marks: dict[str, float] = {}
         rss_before = rss_bytes(server.proc.pid) or 0
-        marks["open_start"] = time.time()
-        for client in clients:
-            client.send(cmd="open")
-        for client in clients:
-            client.wait("opened", timeout=180)
-        marks["open_end"] = time.time()
+        marks["open_start"], marks["open_end"] = open_streams(clients)
         rss_open = rss_bytes(server.proc.pid) or 0
         streaming = sum(c.ask("status", "status")["streaming"] for c in clients)
         say(f"  {streaming}/{cfg.streams} streams open in {marks['open_end'] - marks['open_start']:.1f}s")

@@ -117,6 +117,16 @@ class Child:
 # -- /proc ----------------------------------------------------------------------
 
 
+def open_streams(clients: list[Child], timeout: float = 180) -> tuple[float, float]:
+    """Have every load client open all its streams; when the opening began and ended."""
+    start = time.time()
+    for client in clients:
+        client.send(cmd="open")
+    for client in clients:
+        client.wait("opened", timeout=timeout)
+    return start, time.time()
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU of ``pid`` (threads included), or None once it is gone."""
     try:

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import report  # noqa: E402
 from floorrun import run_floor  # noqa: E402
 from plot import plot  # noqa: E402
-from procs import ROOT, Child, CpuMeter, Processes  # noqa: E402
+from procs import ROOT, Child, CpuMeter, Processes, open_streams  # noqa: E402
 from stack import (  # noqa: E402
     BENCH, PY, Database, Sampler, Server, cpu_layout, gc_delta, gc_totals, kernel_queue, merge_kinds, profile_phase,
     redis_available, redis_cleanup, redis_info, redis_url, scan_log, sum_queries,
@@ -209,12 +209,7 @@ def run_once(cfg: Config, procs: Processes, say) -> dict[str, Any]:
         sampler.start()
 
         profile_phase(all_servers, cfg, "open")
-        marks["open_start"] = time.time()
-        for client in clients:
-            client.send(cmd="open")
-        for client in clients:
-            client.wait("opened", timeout=180)
-        marks["open_end"] = time.time()
+        marks["open_start"], marks["open_end"] = open_streams(clients)
         profile_phase(all_servers, cfg, "")
         streaming = sum(c.ask("status", "status")["streaming"] for c in clients)
         say(f"  {streaming}/{cfg.streams} streams open in {marks['open_end'] - marks['open_start']:.1f}s")
