@@ -42,12 +42,11 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
-def frame(seq: int, sent: float, pad: str) -> bytes:
+def frame(seq: int, at: float, pad: str) -> bytes:
     """Event ``seq`` as the real server sends a new comment: same envelope, about the same size.
 
-    ``sent`` is the ``@T...@`` stamp the load client measures latency from.
+    ``at`` is the ``@T...@`` stamp the load client measures latency from.
     """
-    at = sent
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1000):03d}Z"
     comment = {"id": seq, "docPath": DOC_PATH, "author": {"id": 2 + seq % 20, "username": f"bench-w{seq % 20:04d}"},
                "body": f"bench {seq} @T{at:.6f}@ {pad}", "anchor": None, "parent": None, "resolved": False,

@@ -279,7 +279,7 @@ class Hub:
         topic.first_kept = recent.first_kept
         topic.ring_first = recent.first
         topic.rings = {aud: list(frames) for aud, frames in recent.frames.items()}
-        topic.ring_times = list(recent.times) if recent.times else [time.time()] * (recent.last_id + 1 - recent.first)
+        topic.ring_times = list(recent.times)
         rings = list(topic.rings.values())
         topic.ring_divergent = sum(1 for entries in zip(*rings) if len({data for _, data in entries}) > 1) \
             if len(rings) > 1 else 0

@@ -139,7 +139,7 @@ class Recent:
     first_kept: int
     first: int  # seq of the first frame (last_id + 1 when none)
     frames: dict[str, list[tuple[int, bytes]]]
-    times: list[float] = field(default_factory=list)  # when each event was recorded (epoch seconds)
+    times: list[float]  # when each event was recorded (epoch seconds), one per frame
 
 
 def read_recent(key: str, *, limit: int, audiences: list[str], seconds: float = 0.0, most: int = 0) -> Recent:
@@ -163,6 +163,6 @@ def read_recent(key: str, *, limit: int, audiences: list[str], seconds: float = 
         start -= 1
     rows = rows[start:]
     if not rows or rows[-1].seq != current or rows[0].seq > max(current - limit + 1, first_kept, 1):
-        return Recent(current, first_kept, current + 1, {aud: [] for aud in audiences})
+        return Recent(current, first_kept, current + 1, {aud: [] for aud in audiences}, [])
     return Recent(current, first_kept, rows[0].seq, {aud: _frames(key, aud, rows) for aud in audiences},
                   [row.created_at.timestamp() for row in rows])
