@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -129,8 +129,17 @@ def open_streams(clients: list[Child], timeout: float = 180) -> tuple[float, flo
 
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU of ``pid`` (threads included), or None once it is gone."""
+    return _stat_cpu(f"/proc/{pid}/stat")
+
+
+def main_thread_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of ``pid``'s main thread alone: in a server, its event loop."""
+    return _stat_cpu(f"/proc/{pid}/task/{pid}/stat")
+
+
+def _stat_cpu(path: str) -> float | None:
     try:
-        with open(f"/proc/{pid}/stat") as fh:
+        with open(path) as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
@@ -167,14 +176,15 @@ class CpuMeter:
     A pid that disappears keeps its last reading, so a killed server's CPU still counts.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, reader: Callable[[int], float | None] = cpu_seconds) -> None:
+        self.reader = reader
         self.last: dict[int, float] = {}
         self.lock = threading.Lock()
 
     def read(self, pids: list[int]) -> float:
         with self.lock:
             for pid in pids:
-                value = cpu_seconds(pid)
+                value = self.reader(pid)
                 if value is not None:
                     self.last[pid] = value
             return sum(self.last.values())

@@ -56,6 +56,14 @@ def percentiles(values: np.ndarray, scale: float = 1000.0, digits: int = 2) -> d
             "n": int(values.size)}
 
 
+def thread_split(figures: dict) -> str:
+    """Where a run's server CPU went, by thread, when the report has it."""
+    loop, post = figures.get("us_per_delivery_loop_thread"), figures.get("us_per_post_request_thread")
+    if loop is None or post is None:
+        return ""
+    return f"; event-loop thread {loop} us per delivery, requests' sync work {post / 1000:.2f} ms per POST"
+
+
 def _cpu(snapshots: dict, key: str, a: str, b: str) -> float:
     return snapshots[b][key] - snapshots[a][key]
 
@@ -166,6 +174,10 @@ def analyse(raw: dict[str, Any]) -> dict[str, Any]:
 
     warm = raw.get("warmup") or {}
     cpu_per_post = warm["cpu_s"] / warm["created"] if warm.get("created") else None
+    # The event loop's thread alone: the fan-out, and the HTTP side of the
+    # POSTs; the rest is the requests' sync work (Django, DRF, the database)
+    # on the thread they run in.  Reports written before this have no split.
+    loop_cpu_all = _cpu(snaps, "server_loop", "start", "drained") if "server_loop" in snaps["start"] else None
     if cfg.get("write_server"):
         fanout_cpu = server_cpu_all  # the POSTs went to another process: this is the fan-out alone
     else:
@@ -213,6 +225,10 @@ def analyse(raw: dict[str, Any]) -> dict[str, Any]:
         # Approximate: the write path's cost is the warm-up's, which differs under load.
         "us_per_delivery_fanout": (round(1e6 * fanout_cpu / total_delivered, 2)
                                    if fanout_cpu is not None and fanout_cpu > 0 and total_delivered else None),
+        "us_per_delivery_loop_thread": (round(1e6 * loop_cpu_all / total_delivered, 2)
+                                        if loop_cpu_all is not None and total_delivered else None),
+        "us_per_post_request_thread": (round(1e6 * (server_cpu_all - loop_cpu_all) / len(created), 1)
+                                       if loop_cpu_all is not None and created else None),
         "client_cpu_pct": round(100 * _cpu(snaps, "clients", "start", "end") / pub_wall, 1),
         "writer_cpu_pct": round(100 * _cpu(snaps, "writer", "start", "end") / pub_wall, 1),
         "write_server_cpu_pct": (round(100 * _cpu(snaps, "write_server", "start", "end") / pub_wall, 1)
@@ -467,7 +483,7 @@ def targets(runs: list[dict]) -> list[dict[str, Any]]:
                 measured = (f"{us} us, fan-out alone (writes on another process), at {g['deliveries_per_s']} "
                             f"deliveries/s" if clean else
                             f"{us} us with the write path in the same process (~{g['us_per_delivery_fanout']} us "
-                            f"without it), at {g['deliveries_per_s']} deliveries/s")
+                            f"without it{thread_split(g)}), at {g['deliveries_per_s']} deliveries/s")
                 rows.append({"server": server, "target": f"server CPU per delivery, {label}", "measured": measured,
                              "pass": us is not None and us <= limit})
             growth = f["rss_growth_mb_per_1000"]
@@ -531,9 +547,11 @@ def floor_ratios(runs: list[dict]) -> list[dict[str, Any]]:
         if not (us and base):
             continue
         fanout = run["figures"].get("us_per_delivery_fanout")
+        loop = run["figures"].get("us_per_delivery_loop_thread")
         rows.append({"run": run["label"], "floor": floor["label"], "us_per_delivery": us,
                      "floor_us_per_delivery": base, "ratio": round(us / base, 2),
-                     "fanout_ratio": round(fanout / base, 2) if fanout else None})
+                     "fanout_ratio": round(fanout / base, 2) if fanout else None,
+                     "loop_thread_ratio": round(loop / base, 2) if loop else None})
     return rows
 
 
@@ -550,7 +568,8 @@ def one_line(run: dict) -> str:
     lat = f["latency_ms"]
     text = (f"  p50/p95/p99/max {lat['p50']}/{lat['p95']}/{lat['p99']}/{lat['max']} ms; delivered "
             f"{f['delivered']}/{f['expected']} (lost {f['lost']}, dup {f['duplicated']}, ooo {f['out_of_order']}); "
-            f"server {f['server_cpu_pct']}% CPU, {f['us_per_delivery']} us/delivery; client {f['client_cpu_pct']}%")
+            f"server {f['server_cpu_pct']}% CPU, {f['us_per_delivery']} us/delivery{thread_split(f)}; "
+            f"client {f['client_cpu_pct']}%")
     counters = f.get("server_counters") or {}
     if counters.get("publish_failures_total") or counters.get("gap_fills_total"):
         text += (f"; server: {int(counters.get('publish_failures_total', 0))} failed publishes, "
@@ -602,6 +621,8 @@ def summary(doc: dict, base: Path) -> str:
         lines.append("against the floor (bench/floor.py: uvloop, no Django, the same streams x events/s):")
         for row in ratios:
             fanout = (f"; fan-out alone {row['fanout_ratio']}x" if row["fanout_ratio"] else "")
+            if row.get("loop_thread_ratio"):
+                fanout += f"; event-loop thread alone {row['loop_thread_ratio']}x"
             lines.append(f"  {row['run']:24} {fmt(row['us_per_delivery'], 2):>6} us/dl = {row['ratio']}x "
                          f"{row['floor']} ({fmt(row['floor_us_per_delivery'], 2)} us){fanout}")
     if doc["targets"]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from procs import ROOT, CpuMeter, Processes, core_busy, free_port, port_accepts, rss_bytes
+from procs import ROOT, CpuMeter, Processes, core_busy, free_port, main_thread_cpu_seconds, port_accepts, rss_bytes
 
 BENCH = ROOT / "bench"
 PY = sys.executable
@@ -230,13 +230,15 @@ class Server:
 
 
 class Sampler(threading.Thread):
-    """Every 250 ms: CPU of the servers, the clients, the writer; every core's load."""
+    """Every 250 ms: CPU of the servers (and of their event-loop threads alone),
+    the clients, the writer; every core's load."""
 
     def __init__(self, servers: list[Server], others: dict[str, list[int]]) -> None:
         super().__init__(daemon=True)
         self.servers = servers
         self.others = others
         self.server_cpu = CpuMeter()
+        self.loop_cpu = CpuMeter(main_thread_cpu_seconds)
         self.other_cpu = {name: CpuMeter() for name in others}
         self.samples: list[dict] = []
         self.stop_event = threading.Event()
@@ -246,6 +248,7 @@ class Sampler(threading.Thread):
         return {
             "t": time.time(),
             "server": self.server_cpu.read(pids),
+            "server_loop": self.loop_cpu.read(pids),
             "server_rss": sum(s.rss() for s in self.servers),
             **{name: self.other_cpu[name].read(p) for name, p in self.others.items()},
             "cores": core_busy(),

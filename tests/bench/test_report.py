@@ -11,13 +11,14 @@ import report  # noqa: E402
 
 
 def a_run(label: str, us: float, *, server: str = "uvicorn", env: dict | None = None, batch_ms: float = 0.0,
-          fanout: float | None = None) -> dict:
+          fanout: float | None = None, loop: float | None = None, post: float | None = None) -> dict:
     """A run with just the figures the summary reads."""
     figures = {
         "latency_ms": {"p50": 20.0, "p95": 30.0, "p99": 40.0, "max": 50.0, "n": 100}, "lost": 0, "duplicated": 0,
         "out_of_order": 0, "server_cpu_pct": 50.0, "us_per_delivery": us, "us_per_delivery_fanout": fanout,
         "deliveries_per_s": 98000.0, "rss_growth_mb_per_1000": 8.5, "post_latency_ms": {"p99": 17.0},
         "queries_per_event": 6.0, "client_cpu_pct": 30.0, "other_load_pct": 0.0,
+        "us_per_delivery_loop_thread": loop, "us_per_post_request_thread": post,
     }
     return {"label": label, "figures": figures,
             "config": {"server": server, "server_env": env or {}, "batch_ms": batch_ms, "workers": 1}}
@@ -50,3 +51,13 @@ def test_a_report_without_a_floor_run_reads_as_before():
     assert report.floor_ratios(runs) == []
     text = report.summary(document(runs), Path("r"))
     assert "uvicorn-steady" in text and "against the floor" not in text
+
+
+def test_a_run_with_the_thread_split_says_where_its_cpu_went():
+    runs = [a_run("floor-batched", 2.0, server="floor", batch_ms=20),
+            a_run("uvicorn-steady", 5.0, fanout=2.6, loop=2.5, post=2100.0)]
+    (row,) = report.floor_ratios(runs)
+    assert row["loop_thread_ratio"] == 1.25
+    text = report.summary(document(runs), Path("r"))
+    assert "event-loop thread alone 1.25x" in text
+    assert "event-loop thread 2.5 us per delivery, requests' sync work 2.10 ms per POST" in report.thread_split(runs[1]["figures"])
