@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from realtime.leases import Lease, MemoryLeaseStore
 from realtime.transport import TwistedOutbox, outbox_for
 from tests.conftest import token_for
 from tests.realtime.test_direct_writes import FakeRequest, FakeTwistedTransport
@@ -142,5 +143,29 @@ def test_a_stream_on_daphne_trims_the_receive_queue_which_still_queues_and_wakes
         for _ in range(4):
             queue.task_done()
         await asyncio.wait_for(queue.join(), 5)
+
+    asyncio.run(scenario())
+
+
+def test_renewed_memory_leases_keep_one_heap_entry_each_and_expire_on_their_last_renewal(settings, monkeypatch):
+    settings.SSE_LEASE_TTL_SECONDS = 30
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+
+    async def scenario():
+        store = MemoryLeaseStore()
+        kept, dropped = (Lease(id=f"i-{n}", user_id=n, username=f"u{n}", key="k") for n in (1, 2))
+        for lease in (kept, dropped):
+            assert (await store.acquire(lease, user_limit=5, doc_limit=5)).ok
+        for _ in range(5):
+            now[0] += 10
+            await store.renew([kept])
+        assert len(store.heap) == 2
+        assert await store.online("k") == {1: "u1"}  # the other one expired at 1030
+        now[0] += 29
+        assert await store.online("k") == {1: "u1"}
+        now[0] += 2
+        assert await store.online("k") == {}
+        assert store.heap == []
 
     asyncio.run(scenario())
