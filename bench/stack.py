@@ -130,7 +130,7 @@ class Server:
             args = ["daphne", *bind, "-v", "0", app]
         else:
             args = ["uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port), "--loop", "uvloop",
-                    "--http", "httptools", "--no-access-log", "--timeout-graceful-shutdown", "5"]
+                    "--http", "httptools", "--no-access-log", "--no-proxy-headers", "--timeout-graceful-shutdown", "5"]
             if self.cfg.backlog:
                 args += ["--backlog", str(self.cfg.backlog)]
         if self.cfg.plain_server:

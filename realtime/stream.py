@@ -100,10 +100,18 @@ class EventStreamApp:
             await _respond_json(send, reject.status, reject.body, reject.headers)
             return
         # The request headers (cookies included) are not needed again: do not
-        # keep them for the stream's life.
-        scope["headers"] = []
+        # keep them for the stream's life.  Emptied in place: the server holds
+        # the same list (uvicorn's protocol, daphne's request), so rebinding
+        # the key would free nothing.
+        headers = scope.get("headers")
+        if isinstance(headers, list):
+            headers.clear()
+        else:
+            scope["headers"] = []
+        del headers
         outbox = outbox_for(send)
         outbox.cap_send_buffer(settings.SSE_SEND_BUFFER_BYTES)
+        outbox.trim(receive)
         sub.outbox = outbox
         # On a server whose connection we can see, the hub's tick notices a
         # client that left (``Outbox.closed``); elsewhere a task waits for

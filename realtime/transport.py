@@ -33,6 +33,16 @@ The same access tells the hub that a client has gone (``closed``), so a
 stream on a known server needs no task of its own waiting on ``receive``
 for ``http.disconnect``: one coroutine per stream, and its memory.
 
+A stream holds its connection for up to an hour, and the server's
+per-connection objects are most of what it costs in memory.  ``trim``
+shrinks the containers the server made for request bodies, pipelining and
+flow control, which a stream leaves idle: each ``collections.deque`` in them
+(an empty one holds a 64-slot block, ~0.7 KB) becomes a list of the same
+items (``_Line``, ~0.06 KB empty).  Under uvicorn: the protocol's pipeline
+and the waiters of its two ``asyncio.Event`` (``receive``'s, flow
+control's); under daphne: the four of the ``asyncio.Queue`` that
+``receive`` reads.
+
 For any other server every method is a harmless no-op, ``start_direct`` is
 False, and the stream writes through ``send`` and watches ``receive`` as ASGI
 intends.  HTTP/1.0, uvicorn's h11 protocol and daphne over TLS keep ``send``
@@ -41,6 +51,8 @@ too (``start_direct`` is False) but are still watched through ``closed``.
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
 import socket
 from typing import Any, Callable
@@ -48,6 +60,39 @@ from typing import Any, Callable
 logger = logging.getLogger(__name__)
 
 GONE = -1
+
+
+class _Line(list):
+    """A ``collections.deque`` as asyncio's ``Event`` and ``Queue`` and
+    uvicorn's pipeline use it (``append``, ``appendleft``, ``pop``,
+    ``popleft``, ``remove``, iteration), for a handful of items at most."""
+
+    __slots__ = ()
+
+    def appendleft(self, item: Any) -> None:
+        self.insert(0, item)
+
+    def popleft(self) -> Any:
+        return self.pop(0)
+
+
+def _trimmed(owner: Any, name: str) -> None:
+    """Replace ``owner.<name>``, a deque, with a ``_Line`` of its items."""
+    items = getattr(owner, name, None)
+    if type(items) is collections.deque and items.maxlen is None:
+        setattr(owner, name, _Line(items))
+
+
+def _trim_event(event: Any) -> None:
+    if type(event) is asyncio.Event:
+        _trimmed(event, "_waiters")
+
+
+def _trim_queue(queue: Any) -> None:
+    if type(queue) is asyncio.Queue:
+        for name in ("_queue", "_getters", "_putters"):
+            _trimmed(queue, name)
+        _trim_event(getattr(queue, "_finished", None))
 
 
 def chunk(data: bytes) -> bytes:
@@ -82,6 +127,11 @@ class Outbox:
     def closed(self) -> bool | None:
         """Whether the client has gone; None when only ``receive`` can tell."""
         return None
+
+    def trim(self, receive: Callable[..., Any]) -> None:
+        """Shrink the server's per-connection containers that a long-lived
+        response leaves idle (same items, same behaviour, less memory);
+        ``receive`` is the application's."""
 
     def write(self, wire: bytes) -> int:
         """Put one pre-framed chunk on the connection without awaiting.
@@ -140,6 +190,17 @@ class AsyncioOutbox(_KnownOutbox):
         return (getattr(cycle, "chunked_encoding", None) is True and cycle.response_started
                 and not cycle.response_complete and not cycle.disconnected)
 
+    def trim(self, receive: Callable[..., Any]) -> None:
+        cycle = self._cycle
+        _trim_event(getattr(cycle, "message_event", None))
+        _trim_event(getattr(getattr(cycle, "flow", None), "_is_writable_event", None))
+        try:
+            protocol = self._transport.get_protocol()
+        except Exception:  # noqa: BLE001 - a transport without one: nothing to trim
+            return
+        if getattr(protocol, "cycle", None) is cycle:
+            _trimmed(protocol, "pipeline")
+
     def closed(self) -> bool | None:
         # uvicorn stops reading a connection that sent a large body or a
         # pipelined request until ``receive`` is called: it would not see the
@@ -168,6 +229,10 @@ class TwistedOutbox(_KnownOutbox):
     def __init__(self, request: Any, transport: Any) -> None:
         super().__init__(transport, getattr(transport, "socket", None))
         self._request = request
+
+    def trim(self, receive: Callable[..., Any]) -> None:
+        # ``receive`` is ``queue.get`` of the connection's input queue.
+        _trim_queue(getattr(receive, "__self__", None))
 
     def pending(self) -> int:
         transport = self._transport
