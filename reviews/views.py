@@ -62,7 +62,10 @@ def index(request: HttpRequest) -> HttpResponse:
     rows = [{"document": doc, "role": role_of(request.user, doc), "updated": _ago(doc.updated_at)}
             for doc in documents]
     status = 400 if request.method == "POST" else 200
-    return render(request, "reviews/index.html", {"rows": rows, "form": form}, status=status)
+    # A refused form opens with the focus on its first field in error.
+    first_error = next((field.name for field in form if field.errors), None) if form.is_bound else None
+    return render(request, "reviews/index.html", {"rows": rows, "form": form, "first_error": first_error},
+                  status=status)
 
 
 def _ago(moment) -> str:

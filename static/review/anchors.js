@@ -189,3 +189,40 @@ export function markRange(passage, content, start, end, key, extraClass = "") {
   }
   return marks;
 }
+
+/**
+ * Where the text `quote` is now: at [start, end) if it is still there, else
+ * at its occurrence in `content` nearest to `near` (null when it is gone).
+ */
+export function findQuote(content, quote, start, end, near = start) {
+  if (typeof quote !== "string" || !quote) return null;
+  if (typeof start === "number" && content.slice(start, end) === quote) return { start, end };
+  let best = -1;
+  for (let at = content.indexOf(quote); at >= 0; at = content.indexOf(quote, at + 1)) {
+    if (best < 0 || Math.abs(at - near) < Math.abs(best - near)) best = at;
+  }
+  return best < 0 ? null : { start: best, end: best + quote.length };
+}
+
+/**
+ * An anchor written on `before`, placed in `after`: its offsets carried over
+ * the edit when the edit is entirely before or after it (the common prefix
+ * and suffix of the two texts), else its quote found again nearest to where
+ * it was.  Null when the quoted text is gone.
+ */
+export function carryAnchor(anchor, before, after) {
+  const { quote, start, end } = anchor;
+  if (before === after) return { ...anchor };
+  let prefix = 0;
+  const limit = Math.min(before.length, after.length);
+  while (prefix < limit && before.charCodeAt(prefix) === after.charCodeAt(prefix)) prefix += 1;
+  let suffix = 0;
+  while (suffix < limit - prefix
+    && before.charCodeAt(before.length - 1 - suffix) === after.charCodeAt(after.length - 1 - suffix)) suffix += 1;
+  const shift = after.length - before.length;
+  let near = start;
+  if (end <= prefix) near = start; // the edit is after it
+  else if (start >= before.length - suffix) near = start + shift; // the edit is before it
+  const found = findQuote(after, quote, near, near + (end - start), near);
+  return found ? { ...anchor, ...found } : null;
+}

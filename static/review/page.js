@@ -5,7 +5,7 @@ import { ApiError, describeError, getAll, request } from "../realtime/api.js";
 import { backoffDelay } from "../realtime/backoff.js";
 import { LiveStream } from "../realtime/client.js";
 import { Outbox } from "../realtime/outbox.js";
-import { passageAnchor, selectionAnchor } from "./anchors.js";
+import { findQuote, passageAnchor, selectionAnchor } from "./anchors.js";
 import { h, refreshTimes } from "./dom.js";
 import { DiscussionsPanel, MembersPanel, PresencePanel, StatusPill } from "./panels.js";
 import { Store } from "./store.js";
@@ -25,6 +25,8 @@ function announce(text) {
 }
 
 function toast(text, kind = "error") {
+  // The same message again (a burst of refused writes) replaces the one shown.
+  for (const shown of [...toasts.children]) if (shown.firstChild && shown.firstChild.textContent === text) shown.remove();
   const el = h("div", { class: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status" },
     h("span", null, text),
     h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": "Dismiss",
@@ -55,15 +57,10 @@ async function guarded(promise) {
 // occurrence nearest the old place, so the comment is not refused.
 function relocated(body) {
   const anchor = body && body.anchor;
-  const content = store.doc.content;
-  if (!anchor || typeof anchor.quote !== "string" || !anchor.quote
-      || content.slice(anchor.start, anchor.end) === anchor.quote) return body;
-  let best = -1;
-  for (let at = content.indexOf(anchor.quote); at >= 0; at = content.indexOf(anchor.quote, at + 1)) {
-    if (best < 0 || Math.abs(at - anchor.start) < Math.abs(best - anchor.start)) best = at;
-  }
-  if (best < 0) return body;
-  return { ...body, anchor: { ...anchor, start: best, end: best + anchor.quote.length } };
+  if (!anchor) return body;
+  const found = findQuote(store.doc.content, anchor.quote, anchor.start, anchor.end);
+  if (!found || (found.start === anchor.start && found.end === anchor.end)) return body;
+  return { ...body, anchor: { ...anchor, ...found } };
 }
 
 const outbox = new Outbox({
@@ -113,9 +110,11 @@ const actions = {
     });
   },
   async suggest({ anchor, replacement, note }) {
-    const result = await guarded(request("POST", "/api/suggestions/", {
-      body: { docPath, anchor: { quote: anchor.quote, start: anchor.start, end: anchor.end }, replacement, note },
-    }));
+    // Written on the text as it was shown; placed on the newest text known.
+    const body = relocated({
+      docPath, anchor: { quote: anchor.quote, start: anchor.start, end: anchor.end }, replacement, note,
+    });
+    const result = await guarded(request("POST", "/api/suggestions/", { body }));
     upsert(store.suggestions, result);
     scheduleRender();
   },
@@ -195,7 +194,20 @@ async function refreshMembers() {
 
 // --- views ----------------------------------------------------------------------
 
-const view = new DocumentView({ store, actions, content: snapshot.doc.content, announce });
+// A thread removed while its user was replying to it or editing it: the text
+// goes to the general comment box rather than away with the thread.
+function draftLost(comment, draft) {
+  const box = document.querySelector(".general-form textarea");
+  const what = draft.kind === "reply" ? "replying to" : "editing";
+  if (box) {
+    box.value = box.value.trim() ? `${box.value}\n\n${draft.text}` : draft.text;
+    box.focus({ preventScroll: true });
+  }
+  toast(`The comment you were ${what} was removed.`
+    + (box ? " What you wrote is in the comment box below." : ""));
+}
+
+const view = new DocumentView({ store, actions, content: snapshot.doc.content, announce, onDraftLost: draftLost });
 const ctx = view.ctx;
 const discussions = new DiscussionsPanel(ctx);
 const presence = new PresencePanel(store);
@@ -364,8 +376,13 @@ function hideToolbar() {
   selected = null;
 }
 
+const toolbarHint = toolbar.querySelector(".toolbar-hint");
+
 function showToolbarFor(found) {
   selected = found;
+  // found null: a selection across passages, which an anchor cannot span.
+  for (const button of toolbar.querySelectorAll("button[data-kind]")) button.hidden = !found;
+  toolbarHint.hidden = Boolean(found);
   const range = window.getSelection().getRangeAt(0);
   const box = range.getBoundingClientRect();
   toolbar.hidden = false;
@@ -376,10 +393,21 @@ function showToolbarFor(found) {
   toolbar.style.top = `${box.top + window.scrollY - toolbar.offsetHeight - 8}px`;
 }
 
+function spansPassages(selection) {
+  if (!selection || selection.rangeCount === 0 || selection.isCollapsed) return false;
+  const range = selection.getRangeAt(0);
+  const passageOf = (node) => (node.nodeType === Node.ELEMENT_NODE ? node : node.parentElement)?.closest(".passage");
+  const first = passageOf(range.startContainer);
+  const last = passageOf(range.endContainer);
+  return Boolean(first && last && first !== last && view.docRoot.contains(first) && view.docRoot.contains(last)
+    && range.toString().trim());
+}
+
 function onSelection() {
   if (!store.canReview) return;
-  const found = selectionAnchor(window.getSelection(), view.renderedContent);
-  if (found) showToolbarFor(found);
+  const selection = window.getSelection();
+  const found = selectionAnchor(selection, view.renderedContent);
+  if (found || spansPassages(selection)) showToolbarFor(found);
   else if (!toolbar.contains(document.activeElement)) hideToolbar();
 }
 

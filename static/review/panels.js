@@ -190,18 +190,24 @@ export class MembersPanel {
     this.form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const data = new FormData(this.form);
-      await this.run(() => ctx.actions.setMember(String(data.get("username")).trim(), String(data.get("role"))));
-      this.form.reset();
+      // A refused name stays in the field to be corrected.
+      const added = await this.run(() => ctx.actions.setMember(String(data.get("username")).trim(),
+        String(data.get("role"))));
+      if (added) this.form.reset();
+      else this.form.elements.username?.focus();
     });
   }
 
+  /** Run `action`; true if it succeeded, else its error is shown. */
   async run(action) {
     this.error.hidden = true;
     try {
       await action();
+      return true;
     } catch (failure) {
       this.error.textContent = failure.message;
       this.error.hidden = false;
+      return false;
     }
   }
 
@@ -217,7 +223,8 @@ export class MembersPanel {
       const you = member.userId === store.me.id;
       return h("li", { class: "member" },
         avatar(member.username),
-        h("label", { for: selectId, class: "member-name" }, member.username, you ? " (you)" : ""),
+        h("label", { for: selectId, class: "member-name", title: you ? `${member.username} (you)` : member.username },
+          member.username, you ? " (you)" : ""),
         select,
         h("button", {
           type: "button",

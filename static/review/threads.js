@@ -37,6 +37,20 @@ function byline(name, iso, extra) {
     iso ? timeEl(iso) : null);
 }
 
+/**
+ * Put a card's buttons in place.  A keyboard user's focus on one of the old
+ * buttons goes to the button that took its place (Resolve and Reopen, Hide
+ * and Unhide share `data-action`), else to the card itself.
+ */
+function setButtons(container, buttons, card) {
+  const focused = container.contains(document.activeElement) ? document.activeElement.dataset.action || "" : null;
+  container.replaceChildren(...buttons);
+  container.hidden = buttons.length === 0;
+  if (focused === null) return;
+  const next = buttons.find((button) => button.dataset.action === focused);
+  (next || card).focus({ preventScroll: true });
+}
+
 function badge(text, kind) {
   return h("span", { class: `badge badge-${kind}` }, text);
 }
@@ -178,19 +192,20 @@ export class ThreadCard {
     this.actions.dataset.sig = signature;
     const buttons = [];
     if (store.canReview) {
-      buttons.push(h("button", { type: "button", class: "btn btn-ghost btn-sm", onclick: () => this.openReply() },
-        "Reply"));
+      buttons.push(h("button", { type: "button", class: "btn btn-ghost btn-sm", dataset: { action: "reply" },
+        onclick: () => this.openReply() }, "Reply"));
     }
     if (store.canReview && (mine || store.canMaintain)) {
       buttons.push(h("button", {
         type: "button",
         class: "btn btn-ghost btn-sm",
+        dataset: { action: "resolve" },
         onclick: () => actions.resolve(this.id, !this.comment.resolved),
       }, comment.resolved ? "Reopen" : "Resolve"));
     }
     if (mine && store.canReview) {
-      buttons.push(h("button", { type: "button", class: "btn btn-ghost btn-sm", onclick: () => this.openEdit() },
-        "Edit"));
+      buttons.push(h("button", { type: "button", class: "btn btn-ghost btn-sm", dataset: { action: "edit" },
+        onclick: () => this.openEdit() }, "Edit"));
     }
     if (store.canMaintain) {
       // Hiding keeps the comment (and its replies) for maintainers and
@@ -198,6 +213,7 @@ export class ThreadCard {
       buttons.push(h("button", {
         type: "button",
         class: "btn btn-ghost btn-sm",
+        dataset: { action: "hide" },
         onclick: () => {
           const reason = window.prompt(comment.hidden ? "Why show this comment again?" : "Why hide this comment?");
           if (reason && reason.trim()) actions.setHidden(this.id, !this.comment.hidden, reason.trim());
@@ -208,13 +224,23 @@ export class ThreadCard {
       buttons.push(h("button", {
         type: "button",
         class: "btn btn-ghost btn-sm btn-danger",
+        dataset: { action: "delete" },
         onclick: () => {
           if (window.confirm("Delete this comment and its replies?")) actions.deleteComment(this.id);
         },
       }, "Delete"));
     }
-    this.actions.replaceChildren(...buttons);
-    this.actions.hidden = buttons.length === 0;
+    setButtons(this.actions, buttons, this.el);
+  }
+
+  /** Text written in this card's open reply or edit form and not sent, if any. */
+  draft() {
+    for (const [form, kind] of [[this.replyForm, "reply"], [this.editForm, "edit"]]) {
+      if (form && !form.hidden && form.area.value.trim() && !(kind === "edit" && form.area.value === this.comment.body)) {
+        return { kind, text: form.area.value };
+      }
+    }
+    return null;
   }
 
   openEdit() {
@@ -294,10 +320,13 @@ export class SuggestionCard {
     this.suggestion = suggestion;
     this.el.dataset.status = suggestion.status;
     this.status.replaceChildren(badge(STATUS_TEXT[suggestion.status] || suggestion.status, suggestion.status));
-    const signature = `${suggestion.anchor.quote}\u0000${suggestion.replacement}`;
+    // What its author proposed to replace: an edit that made it outdated may
+    // have moved `quote` onto the changed text (`originalQuote` keeps theirs).
+    const before = suggestion.anchor.originalQuote || suggestion.anchor.quote || "";
+    const signature = `${before}\u0000${suggestion.replacement}`;
     if (this.diff.dataset.sig !== signature) {
       this.diff.dataset.sig = signature;
-      this.diff.replaceChildren(...renderDiff(suggestion.anchor.quote || "", suggestion.replacement));
+      this.diff.replaceChildren(...renderDiff(before, suggestion.replacement));
     }
     setText(this.note, suggestion.note || "");
     this.note.hidden = !suggestion.note;
@@ -308,13 +337,12 @@ export class SuggestionCard {
       const buttons = [];
       if (open && store.canMaintain) {
         buttons.push(
-          h("button", { type: "button", class: "btn btn-primary btn-sm", onclick: () => actions.approve(this.id) },
-            "Approve"),
-          h("button", { type: "button", class: "btn btn-ghost btn-sm", onclick: () => actions.reject(this.id) },
-            "Reject"));
+          h("button", { type: "button", class: "btn btn-primary btn-sm", dataset: { action: "approve" },
+            onclick: () => actions.approve(this.id) }, "Approve"),
+          h("button", { type: "button", class: "btn btn-ghost btn-sm", dataset: { action: "reject" },
+            onclick: () => actions.reject(this.id) }, "Reject"));
       }
-      this.actions.replaceChildren(...buttons);
-      this.actions.hidden = buttons.length === 0;
+      setButtons(this.actions, buttons, this.el);
     }
   }
 }

@@ -3,14 +3,15 @@
 // text an edit removed, and the "N new" marker that shows what arrived out of
 // sight instead of moving the page.
 
-import { clearMarks, markRange, passageAt } from "./anchors.js";
+import { carryAnchor, clearMarks, findQuote, markRange, passageAt } from "./anchors.js";
 import { h, reconcile, setText } from "./dom.js";
 import { isOrphaned, pendingCommentEl, SuggestionCard, ThreadCard } from "./threads.js";
 
 export class DocumentView {
-  constructor({ store, actions, content, announce }) {
+  constructor({ store, actions, content, announce, onDraftLost }) {
     this.store = store;
     this.actions = actions;
+    this.onDraftLost = onDraftLost;
     this.renderedContent = content;
     this.announce = announce;
     this.docRoot = document.getElementById("doc");
@@ -70,20 +71,35 @@ export class DocumentView {
     const active = document.activeElement;
     const parsed = new DOMParser().parseFromString(html, "text/html"); // sanitised on the server
     this.docRoot.replaceChildren(...parsed.body.childNodes);
+    const before = this.renderedContent;
     this.renderedContent = content;
+    if (this.composer) {
+      // An open comment or suggestion stays with the text it was opened on.
+      const carried = carryAnchor(this.composer.anchor, before, content);
+      if (carried) this.composer.moveTo(carried, passageAt(this.passages(), carried.start));
+      else this.composer.lost(passageAt(this.passages(), this.composer.anchor.start));
+    }
     this.render();
     if (active && active !== document.body && active.isConnected) active.focus({ preventScroll: true });
   }
 
+  /**
+   * Where an anchor's text is in the document as shown: at its offsets, or,
+   * when an edit moved it and the server did not place it again (resolved
+   * and hidden comments, closed suggestions, or its update not here yet),
+   * where its quote is now, nearest to its offsets.  Null if not found.
+   */
+  rangeOf(anchor) {
+    if (!anchor || isOrphaned(anchor)) return null;
+    return findQuote(this.renderedContent, anchor.quote, anchor.start, anchor.end,
+      typeof anchor.start === "number" ? anchor.start : 0);
+  }
+
   placeOf(anchor) {
     if (!anchor || isOrphaned(anchor)) return null;
-    let start = anchor.start;
-    if (typeof start !== "number") {
-      const at = anchor.quote ? this.renderedContent.indexOf(anchor.quote) : -1;
-      if (at < 0) return null;
-      start = at;
-    }
-    if (start > this.renderedContent.length) return null;
+    const found = this.rangeOf(anchor);
+    const start = found ? found.start : anchor.start;
+    if (typeof start !== "number" || start > this.renderedContent.length) return null;
     return passageAt(this.passages(), start);
   }
 
@@ -231,7 +247,19 @@ export class DocumentView {
       if (place) notes.get(place).push(entry);
       else general.push(entry);
     }
-    for (const [id, card] of this.threads) if (!seenThreads.has(id)) this.threads.delete(id);
+    // Threads gone (deleted, or hidden from this reader): a reply or edit
+    // being written in one is not dropped silently, nor is the focus.
+    const gone = [];
+    for (const [id, card] of this.threads) {
+      if (seenThreads.has(id)) continue;
+      this.threads.delete(id);
+      const draft = card.draft();
+      const focused = card.el.contains(document.activeElement);
+      if (draft || focused) {
+        const near = [card.el.nextElementSibling, card.el.previousElementSibling].filter((el) => el && el.matches(".card"));
+        gone.push({ comment: card.comment, draft, focused, near });
+      }
+    }
 
     for (const suggestion of store.suggestions.values()) {
       seenSuggestions.add(suggestion.id);
@@ -290,6 +318,12 @@ export class DocumentView {
     if (active && active !== document.body && active.isConnected && document.activeElement !== active) {
       active.focus({ preventScroll: true });
     }
+    for (const { comment, draft, focused, near } of gone) {
+      if (draft && this.onDraftLost) this.onDraftLost(comment, draft);
+      else if (focused && document.activeElement === document.body) {
+        near.find((el) => el.isConnected)?.focus({ preventScroll: true });
+      }
+    }
     this.announceMoves(movedIn, movedOut);
     this.renderMarks(passages);
     this.updateMarker();
@@ -345,9 +379,10 @@ export class DocumentView {
   renderMarks(passages) {
     const byPassage = new Map(passages.map((p) => [p, []]));
     const add = (anchor, key, kind) => {
-      if (!anchor || typeof anchor.start !== "number" || anchor.state === "orphaned") return;
-      const passage = this.placeOf(anchor);
-      if (passage) byPassage.get(passage).push([anchor.start, anchor.end, key, kind]);
+      const found = this.rangeOf(anchor);
+      if (!found) return;
+      const passage = passageAt(passages, found.start);
+      if (passage) byPassage.get(passage).push([found.start, found.end, key, kind]);
     };
     for (const comment of this.store.topLevelComments()) {
       if (!comment.resolved) add(comment.anchor, `c:${comment.id}`, "mark-comment");
@@ -355,7 +390,7 @@ export class DocumentView {
     for (const suggestion of this.store.suggestions.values()) {
       if (suggestion.status === "open") add(suggestion.anchor, `s:${suggestion.id}`, "mark-suggestion");
     }
-    if (this.composer) add(this.composer.anchor, "composer", "mark-draft");
+    if (this.composer && !this.composer.gone) add(this.composer.anchor, "composer", "mark-draft");
     for (const [passage, ranges] of byPassage) {
       const signature = JSON.stringify(ranges);
       if (passage.dataset.marks === signature) continue;
@@ -416,8 +451,29 @@ export function composerFor({ kind, anchor, passage, store, actions, onClose, re
       form.requestSubmit();
     }
   });
+  const composer = {
+    el: form,
+    anchor,
+    passage,
+    focus: () => area.focus(),
+    /** The document changed: the selected text is now at `next`, in `where`. */
+    moveTo(next, where) {
+      composer.anchor = next;
+      if (where) composer.passage = where;
+    },
+    /** The document changed and the selected text is gone from it. */
+    lost(where) {
+      composer.gone = true;
+      if (where) composer.passage = where;
+      error.textContent = "Someone changed this text while you were writing: it is no longer in the document. "
+        + "Copy what you wrote, cancel, and select the new text.";
+      error.hidden = false;
+      submit.disabled = true;
+    },
+  };
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (composer.gone) return;
     error.hidden = true;
     if (kind === "comment" && !area.value.trim()) {
       area.focus();
@@ -426,22 +482,17 @@ export function composerFor({ kind, anchor, passage, store, actions, onClose, re
     submit.disabled = true;
     try {
       if (kind === "suggest") {
-        await actions.suggest({ anchor, replacement: area.value, note: note.value });
+        await actions.suggest({ anchor: composer.anchor, replacement: area.value, note: note.value });
       } else {
-        await actions.comment({ body: area.value, anchor });
+        await actions.comment({ body: area.value, anchor: composer.anchor });
       }
       onClose({ submitted: true });
     } catch (failure) {
       error.textContent = failure && failure.message ? failure.message : String(failure);
       error.hidden = false;
     } finally {
-      submit.disabled = false;
+      submit.disabled = Boolean(composer.gone);
     }
   });
-  return {
-    el: form,
-    anchor,
-    passage,
-    focus: () => area.focus(),
-  };
+  return composer;
 }

@@ -536,3 +536,177 @@ def test_a_keyboard_user_suggests_a_change_to_a_passage(browser, world):
     expect(suggestion).to_be_visible(timeout=LIVE_MS)
     expect(suggestion.locator("ins")).to_have_text(re.compile("PostgreSQL"))
     assert rob.errors == []
+
+
+def test_a_suggestion_being_written_stays_with_its_text_when_the_document_changes_above_it(browser, world):
+    from playwright.sync_api import expect
+
+    doc = world["doc"]
+    rob = open_page(browser, world, "rob")
+    rob.select_text("Configure the database")
+    rob.page.get_by_role("toolbar", name="Selected text").get_by_role("button", name="Suggest").click()
+    composer = rob.page.get_by_role("form", name="New suggestion")
+    composer.get_by_label("Replace with").fill("Configure the PostgreSQL database")
+    edited = DOC_CONTENT.replace("# Setup\n\n", "# Setup\n\nA new first paragraph, added by maria.\n\n")
+    api_write(world, "maria", "PATCH", f"/api/documents/{doc.pk}/", {"content": edited})
+    expect(rob.page.locator("#doc-version")).to_have_text("Version 2", timeout=LIVE_MS)
+    # The open box and its highlight stay with the selected text, not with
+    # whatever now sits at its old offsets.
+    expect(rob.page.locator("mark.mark-draft")).to_have_text("Configure the database", timeout=LIVE_MS)
+    expect(rob.page.locator(".passage", has=composer)).to_contain_text("Configure the database.")
+    composer.get_by_role("button", name="Suggest").click()
+    card = rob.page.locator("#doc .suggestion", has_text="PostgreSQL")
+    expect(card).to_be_visible(timeout=LIVE_MS)
+    placed = rob.page.locator(".passage", has=rob.page.locator(".suggestion", has_text="PostgreSQL"))
+    expect(placed).to_contain_text("Configure the database.")
+    anchor = in_thread(lambda: doc.suggestions.get().anchor)
+    assert anchor["start"] == edited.index("Configure the database")
+    assert rob.errors == []
+
+
+def test_an_open_suggestion_box_says_so_when_its_text_is_edited_away(browser, world):
+    from playwright.sync_api import expect
+
+    doc = world["doc"]
+    rob = open_page(browser, world, "rob")
+    rob.select_text("Configure the database")
+    rob.page.get_by_role("toolbar", name="Selected text").get_by_role("button", name="Comment").click()
+    composer = rob.page.get_by_role("form", name="New comment")
+    composer.get_by_label("Comment").fill("Which one?")
+    api_write(world, "maria", "PATCH", f"/api/documents/{doc.pk}/",
+              {"content": DOC_CONTENT.replace("Configure the database.", "Set up storage.")})
+    expect(composer.get_by_role("alert")).to_contain_text("no longer in the document", timeout=LIVE_MS)
+    expect(composer.get_by_role("button", name="Comment")).to_be_disabled()
+    expect(composer.get_by_label("Comment")).to_have_value("Which one?")
+    expect(rob.page.locator("mark.mark-draft")).to_have_count(0)
+    assert rob.errors == []
+
+
+def test_an_outdated_suggestion_still_shows_the_change_its_author_proposed(browser, world):
+    from playwright.sync_api import expect
+
+    doc = world["doc"]
+    maria = open_page(browser, world, "maria")
+    api_write(world, "rob", "POST", "/api/suggestions/", {
+        "docPath": PATH, "replacement": "Install Python 3.12",
+        "anchor": {"quote": "Install Python", "start": DOC_CONTENT.index("Install Python"),
+                   "end": DOC_CONTENT.index("Install Python") + len("Install Python")}})
+    card = maria.page.locator("#doc .suggestion")
+    expect(card.locator("ins")).to_have_text(re.compile("3.12"), timeout=LIVE_MS)
+    # The quoted text changes under it: the suggestion can no longer apply as written.
+    api_write(world, "maria", "PATCH", f"/api/documents/{doc.pk}/",
+              {"content": DOC_CONTENT.replace("Install Python", "Install Jython")})
+    expect(card.locator(".badge-outdated")).to_be_visible(timeout=LIVE_MS)
+    assert in_thread(lambda: doc.suggestions.get().anchor)["quote"] != "Install Python"
+    expect(card.locator(".diff")).to_contain_text("Install Python")
+    expect(card.locator("ins")).to_have_text(re.compile(r"^(added: )?\s*3\.12$"))
+    expect(card.locator("del")).to_have_count(0)
+    assert maria.errors == []
+
+
+def test_keyboard_focus_stays_on_a_card_through_resolve_hide_and_approve(browser, world):
+    from playwright.sync_api import expect
+
+    maria = open_page(browser, world, "maria")
+    api_write(world, "rob", "POST", "/api/comments/", {"docPath": PATH, "body": "Needs a link"})
+    thread = maria.page.locator(".thread", has_text="Needs a link")
+    thread.get_by_role("button", name="Resolve").focus()
+    maria.page.keyboard.press("Enter")
+    expect(thread.get_by_role("button", name="Reopen")).to_be_focused(timeout=LIVE_MS)
+    maria.page.keyboard.press("Enter")
+    expect(thread.get_by_role("button", name="Resolve")).to_be_focused(timeout=LIVE_MS)
+    maria.page.once("dialog", lambda dialog: dialog.accept("Spam"))
+    thread.get_by_role("button", name="Hide").focus()
+    maria.page.keyboard.press("Enter")
+    expect(thread.get_by_role("button", name="Unhide")).to_be_focused(timeout=LIVE_MS)
+
+    start = DOC_CONTENT.index("Configure the database")
+    api_write(world, "rob", "POST", "/api/suggestions/", {
+        "docPath": PATH, "replacement": "Configure PostgreSQL",
+        "anchor": {"quote": "Configure the database", "start": start, "end": start + len("Configure the database")}})
+    card = maria.page.locator("#doc .suggestion", has_text="PostgreSQL")
+    card.get_by_role("button", name="Approve").focus()
+    maria.page.keyboard.press("Enter")
+    expect(card.locator(".badge-approved")).to_be_visible(timeout=LIVE_MS)
+    expect(card).to_be_focused()
+    assert maria.errors == []
+
+
+def test_a_reply_being_written_is_kept_when_its_thread_is_deleted(browser, world):
+    from playwright.sync_api import expect
+
+    rob = open_page(browser, world, "rob")
+    comment = api_write(world, "maria", "POST", "/api/comments/", {"docPath": PATH, "body": "Is this still true?"})
+    thread = rob.page.locator(".thread", has_text="Is this still true?")
+    thread.get_by_role("button", name="Reply").click()
+    thread.get_by_label("Reply to maria").fill("Yes, checked today")
+    httpx.delete(f"{world['server'].base_url}/api/comments/{comment['id']}/", timeout=10,
+                 headers={"Authorization": f"Token {world['tokens']['maria']}"}).raise_for_status()
+    expect(thread).to_have_count(0, timeout=LIVE_MS)
+    expect(rob.page.get_by_role("alert").filter(has_text="you were replying to was removed")).to_be_visible()
+    box = rob.page.get_by_label("Add a general comment")
+    expect(box).to_have_value("Yes, checked today")
+    expect(box).to_be_focused()
+    assert rob.errors == []
+
+
+def test_a_resolved_comment_stays_beside_its_text_when_text_is_added_above_it(browser, world):
+    from playwright.sync_api import expect
+
+    doc = world["doc"]
+    rob = open_page(browser, world, "rob")
+    start = DOC_CONTENT.index("Configure the database")
+    comment = api_write(world, "rob", "POST", "/api/comments/", {
+        "docPath": PATH, "body": "Which database?",
+        "anchor": {"quote": "Configure the database", "start": start, "end": start + len("Configure the database")}})
+    api_write(world, "rob", "PATCH", f"/api/comments/{comment['id']}/", {"resolved": True})
+    edited = DOC_CONTENT.replace("# Setup\n\n", "# Setup\n\nA long new paragraph, added above the others.\n\n")
+    api_write(world, "maria", "PATCH", f"/api/documents/{doc.pk}/", {"content": edited})
+    expect(rob.page.locator("#doc-version")).to_have_text("Version 2", timeout=LIVE_MS)
+    thread = rob.page.locator(".thread", has_text="Which database?")
+    expect(thread).to_have_class(re.compile("is-resolved"))
+    expect(rob.page.locator(".passage", has=thread)).to_contain_text("Configure the database.", timeout=LIVE_MS)
+    assert rob.errors == []
+
+
+def test_the_members_form_keeps_a_refused_name_to_correct(browser, world):
+    from playwright.sync_api import expect
+
+    maria = open_page(browser, world, "maria")
+    form = maria.page.locator("#member-form")
+    form.get_by_label("Username").fill("robb")
+    form.get_by_label("Role").select_option("maintainer")
+    form.get_by_role("button", name="Add").click()
+    expect(form.locator(".form-error")).to_be_visible(timeout=LIVE_MS)
+    expect(form.get_by_label("Username")).to_have_value("robb")
+    expect(form.get_by_label("Role")).to_have_value("maintainer")
+    expect(form.get_by_label("Username")).to_be_focused()
+    assert maria.errors == []
+
+
+def test_a_selection_across_passages_says_why_it_cannot_be_commented(browser, world):
+    from playwright.sync_api import expect
+
+    rob = open_page(browser, world, "rob")
+    rob.page.evaluate("""() => {
+        const walker = document.createTreeWalker(document.getElementById("doc"), NodeFilter.SHOW_TEXT);
+        const nodes = [];
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) nodes.push(node);
+        const first = nodes.find((node) => node.data.includes("Install Python"));
+        const last = nodes.find((node) => node.data.includes("Configure the database"));
+        const range = document.createRange();
+        range.setStart(first, 0);
+        range.setEnd(last, 9);
+        window.getSelection().removeAllRanges();
+        window.getSelection().addRange(range);
+        last.parentElement.dispatchEvent(new MouseEvent("mouseup", {bubbles: true}));
+    }""")
+    toolbar = rob.page.get_by_role("toolbar", name="Selected text")
+    expect(toolbar).to_be_visible(timeout=LIVE_MS)
+    expect(toolbar.get_by_role("status")).to_have_text(re.compile("within one paragraph"))
+    expect(toolbar.get_by_role("button", name="Comment")).to_be_hidden()
+    # Within one passage the buttons come back.
+    rob.select_text("Configure the database")
+    expect(toolbar.get_by_role("button", name="Comment")).to_be_visible()
+    expect(toolbar.get_by_role("status")).to_be_hidden()
+    assert rob.errors == []

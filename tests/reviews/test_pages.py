@@ -86,6 +86,20 @@ def test_index_form_rejects_invalid_paths(signed_in, outsider, path):
     assert not Document.objects.exists()
 
 
+def test_index_form_errors_are_tied_to_their_fields_and_the_first_gets_the_focus(signed_in, outsider):
+    response = signed_in(outsider).post("/", {"title": "", "path": "a b.md", "visibility": "private"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    title = re.search(r'<input[^>]*name="title"[^>]*>', html).group(0)
+    path = re.search(r'<input[^>]*name="path"[^>]*>', html).group(0)
+    # A screen reader reads each error with its field; the form opens on the first one.
+    assert 'aria-describedby="id_title-error"' in title and "autofocus" in title
+    assert 'aria-describedby="id_path-error path-help"' in path and "autofocus" not in path
+    assert 'id="id_title-error"' in html and 'id="id_path-error"' in html
+    clean = signed_in(outsider).get("/").content.decode()
+    assert "autofocus" not in clean and 'aria-describedby="path-help"' in clean
+
+
 def test_index_form_reports_a_taken_path(signed_in, outsider, document):
     response = signed_in(outsider).post("/", {"title": "T", "path": "guides/setup.md", "visibility": "private"})
     assert response.status_code == 400 and b"already exists" in response.content
