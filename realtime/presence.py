@@ -94,13 +94,34 @@ async def _offline_if_gone(key: str, user_id: int, username: str) -> None:
         logger.warning("presence offline failed for %s", key, exc_info=True)
 
 
+# (key, user id) -> when a sweep of this process first found the user
+# announced online with no live stream.
+_absent: dict[tuple[str, int], float] = {}
+
+
 async def sweep(key: str) -> None:
-    """Announce offline for users whose leases expired (their process died)."""
+    """Announce offline for users whose leases expired (their process died).
+
+    A user found without a stream is announced offline only once the grace
+    period has passed since a sweep first found them so: their last stream
+    may have just closed, and a reconnect within the grace does not flicker
+    (``left`` gives the same grace on the process that held the stream)."""
     store = get_store()
     online = await store.online(key)
-    for user_id, username in (await store.announced_online(key)).items():
-        if user_id not in online and await store.flip(key, user_id, OFFLINE, username):
+    announced = await store.announced_online(key)
+    now = asyncio.get_running_loop().time()
+    for user_id, username in announced.items():
+        if user_id in online:
+            _absent.pop((key, user_id), None)
+            continue
+        since = _absent.setdefault((key, user_id), now)
+        if now - since < settings.SSE_PRESENCE_GRACE_SECONDS:
+            continue
+        _absent.pop((key, user_id), None)
+        if await store.flip(key, user_id, OFFLINE, username):
             await announce(key, user_id, username, OFFLINE)
+    for absent_key, user_id in [k for k in _absent if k[0] == key and k[1] not in announced]:
+        _absent.pop((absent_key, user_id), None)
 
 
 async def snapshot(key: str) -> list[tuple[int, str]]:

@@ -35,6 +35,7 @@ from django.db import DatabaseError
 
 from . import log, metrics, presence, sse
 from .access import policy
+from .auth import token_of
 from .hub import Subscriber, get_hub
 from .leases import Acquired, Lease, get_store, new_lease_id
 from .origins import origin_allowed
@@ -161,7 +162,8 @@ class EventStreamApp:
 
     async def _open(self, scope: dict[str, Any]) -> tuple[Subscriber, log.Replay, bool]:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        key = (query.get("docPath") or [""])[0]
+        # A repeated parameter counts by its last value, as in the REST API (Django's QueryDict).
+        key = (query.get("docPath") or [""])[-1]
         headers = scope.get("headers", [])
         try:
             grant = await get_hub().gate.authorize(headers, key)
@@ -169,8 +171,10 @@ class EventStreamApp:
             raise Reject(503, {"detail": "Service temporarily unavailable."}, [(b"retry-after", b"2")])
         audience = grant.audience
         if not grant.authenticated:
-            raise Reject(401, {"detail": "Authentication credentials were not provided."},
-                         [(b"www-authenticate", b"Token")])
+            # Worded as DRF words it for the REST endpoints.
+            detail = "Invalid token." if token_of(headers)[1] is not None else \
+                "Authentication credentials were not provided."
+            raise Reject(401, {"detail": detail}, [(b"www-authenticate", b"Token")])
         if not key:
             raise Reject(400, {"docPath": ["This field is required."]})
         if not policy().is_valid_key(key):
@@ -178,7 +182,8 @@ class EventStreamApp:
         if audience is None:
             raise Reject(404, {"detail": "Not found."})
         header_id = _header(scope, b"last-event-id")
-        last_event_id = parse_event_id(header_id if header_id not in (None, "") else (query.get("lastEventId") or [""])[0])
+        from_query = (query.get("lastEventId") or [""])[-1]
+        last_event_id = parse_event_id(header_id if header_id not in (None, "") else from_query)
         if get_hub().stopping:
             raise Reject(503, {"detail": "Server restarting."}, [(b"retry-after", b"1")])
         if not origin_allowed(scope):

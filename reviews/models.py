@@ -14,6 +14,9 @@ class Role(models.TextChoices):
 
 ROLE_RANK = {Role.VIEWER: 1, Role.REVIEWER: 2, Role.MAINTAINER: 3}
 
+# A document's content holds at most this many characters, however it is written.
+CONTENT_MAX = 1_000_000
+
 
 class Visibility(models.TextChoices):
     PRIVATE = "private", "Private (members only)"

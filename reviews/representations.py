@@ -94,3 +94,8 @@ def message_json(message: DiscussionMessage) -> dict[str, Any]:
         "body": message.body,
         "createdAt": timestamp(message.created_at),
     }
+
+
+def moderated_message_json(message: DiscussionMessage) -> dict[str, Any]:
+    """A message as those who may see hidden ones get it: marked ``hidden``."""
+    return dict(message_json(message), hidden=message.hidden)

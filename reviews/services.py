@@ -20,6 +20,7 @@ from realtime.publish import ensure_stream
 
 from . import anchoring
 from .models import (
+    CONTENT_MAX,
     Comment,
     CommentRevision,
     Discussion,
@@ -360,19 +361,32 @@ def suggestion_approve(*, suggestion: Suggestion, expected_version: int | None =
         applied = anchoring.replacement_in_place(suggestion.anchor, suggestion.replacement, document.content)
         return ApprovalResult(suggestion, False, "already_applied" if applied else "outdated")
     start, end = found
+    if len(document.content) - (end - start) + len(suggestion.replacement) > CONTENT_MAX:
+        # The document would outgrow what any edit of it may hold.
+        return ApprovalResult(suggestion, False, "too_long")
     suggestion.status = SuggestionStatus.APPROVED
     suggestion.anchor = dict(suggestion.anchor, start=start, end=end)
     suggestion.save(update_fields=["status", "anchor", "updated_at"])
     # Open suggestions on the same passage competed with this one: they no
-    # longer apply to the text they were written against.
+    # longer apply to the text they were written against.  Taken out of the
+    # edit's re-placing of open suggestions (which could move one onto another
+    # occurrence of its quote), then placed through the edit here, so their
+    # anchors say where their text went; one event each, with both changes.
+    overlapped = []
     for other in Suggestion.objects.filter(document=document, status=SuggestionStatus.OPEN):
         place = anchoring.find_unambiguous(other.anchor, document.content)
         if place is None or anchoring.overlaps(place, (start, end)):
-            other.status = SuggestionStatus.OUTDATED
-            other.save(update_fields=["status", "updated_at"])
-    document_update(document=document,
-                    content=document.content[:start] + suggestion.replacement + document.content[end:])
+            overlapped.append(other)
+    Suggestion.objects.filter(pk__in=[other.pk for other in overlapped]).update(status=SuggestionStatus.OUTDATED)
+    old_content = document.content
+    document_update(document=document, content=old_content[:start] + suggestion.replacement + old_content[end:])
     document.refresh_from_db()
+    if overlapped:
+        edit = anchoring.Edit(old_content, document.content)
+        for other in overlapped:
+            other.status = SuggestionStatus.OUTDATED
+            other.anchor = _placed(other.anchor, anchoring.relocate(other.anchor, document.content, edit=edit))
+            other.save(update_fields=["status", "anchor", "updated_at"])
     suggestion.document = document
     return ApprovalResult(suggestion, True)
 

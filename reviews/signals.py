@@ -54,7 +54,7 @@ def message_saved(sender, instance: DiscussionMessage, created: bool, **kwargs) 
                variants=variants)
     else:
         record(key=instance.discussion.document.path, type="discussion.message.updated",
-               data=dict(rep.message_json(instance), hidden=instance.hidden), variants=variants)
+               data=rep.moderated_message_json(instance), variants=variants)
 
 
 @receiver(post_delete, sender=DiscussionMessage, dispatch_uid="reviews.message_deleted")

@@ -23,8 +23,8 @@ from django.views.decorators.http import require_http_methods
 
 from . import representations as rep
 from . import selectors, services
-from .models import Document, Membership, Visibility
-from .permissions import can_maintain, can_review, role_of
+from .models import CONTENT_MAX, Document, Membership, Visibility
+from .permissions import can_maintain, can_moderate, can_review, role_of
 from .rendering import render_passages
 from .stream_access import is_valid_path
 
@@ -34,7 +34,7 @@ class DocumentForm(forms.Form):
     path = forms.CharField(max_length=255, help_text="Like guides/setup.md: letters, digits, '.', '_' or '-' "
                                                      "in segments joined by '/'.")
     visibility = forms.ChoiceField(choices=Visibility.choices, initial=Visibility.PRIVATE)
-    content = forms.CharField(required=False, max_length=1_000_000, strip=False,
+    content = forms.CharField(required=False, max_length=CONTENT_MAX, strip=False,
                               widget=forms.Textarea(attrs={"rows": 8}))
 
     def clean_path(self) -> str:
@@ -81,10 +81,11 @@ def page_state(user: Any, document: Document) -> dict[str, Any]:
     was read with the document row, before any of the lists below.
     """
     role = role_of(user, document)
+    render_message = rep.moderated_message_json if can_moderate(user, document) else rep.message_json
     discussions = []
     for discussion in selectors.discussions_visible_to(user, document):
         item = rep.discussion_json(discussion)
-        item["messages"] = [rep.message_json(m) for m in selectors.messages_visible_to(user, discussion)]
+        item["messages"] = [render_message(m) for m in selectors.messages_visible_to(user, discussion)]
         discussions.append(item)
     members = None
     if can_maintain(user, document):

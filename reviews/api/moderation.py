@@ -54,8 +54,6 @@ def flag_json(flag) -> dict[str, Any]:
             "createdAt": rep.timestamp(flag.created_at)}
 
 
-def moderated_message_json(message: DiscussionMessage) -> dict[str, Any]:
-    return dict(rep.message_json(message), hidden=message.hidden)
 
 
 def visible_comment(request: Request, pk: Any) -> Comment:
@@ -112,7 +110,7 @@ class _Visibility(IdempotentWritesMixin, APIView):
             change = services.comment_hide if self.hidden else services.comment_unhide
             return Response(rep.comment_json(change(comment=target, by=request.user, reason=reason)))
         change = services.message_hide if self.hidden else services.message_unhide
-        return Response(moderated_message_json(change(message=target, by=request.user, reason=reason)))
+        return Response(rep.moderated_message_json(change(message=target, by=request.user, reason=reason)))
 
 
 class CommentHideView(_Visibility):

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from ..models import Role, Visibility
+from ..models import CONTENT_MAX, Role, Visibility
 from ..stream_access import is_valid_path
 
 TEXT_MAX = 10_000
 TITLE_MAX = 200
-CONTENT_MAX = 1_000_000
 
 
 class DocPathField(serializers.CharField):

@@ -78,8 +78,6 @@ class DocumentViewSet(IdempotentWritesMixin, viewsets.ViewSet):
         document = services.document_update(document=document, **data)
         return Response(rep.document_json(document, role=role_of(request.user, document)))
 
-    update = partial_update
-
     @action(detail=True, methods=["get", "post"], url_path="members")
     def members(self, request: Request, pk: Any = None) -> Response:
         document = self._get(request, pk)
@@ -157,8 +155,6 @@ class CommentViewSet(_DocumentScopedViewSet):
         comment = services.comment_update(comment=comment, by=request.user, **data)
         return Response(rep.comment_json(comment))
 
-    update = partial_update
-
     def destroy(self, request: Request, pk: Any = None) -> Response:
         comment = self._get(request, pk)
         _require(can_edit_own(request.user, comment.document, comment.author_id)
@@ -196,8 +192,6 @@ class SuggestionViewSet(_DocumentScopedViewSet):
         data = _valid(s.SuggestionUpdateSerializer, request.data, partial=True)
         suggestion = services.suggestion_update(suggestion=suggestion, **data)
         return Response(rep.suggestion_json(suggestion))
-
-    update = partial_update
 
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: Any = None) -> Response:
@@ -249,8 +243,10 @@ class DiscussionViewSet(_DocumentScopedViewSet):
     def messages(self, request: Request, pk: Any = None) -> Response:
         discussion = self._get(request, pk)
         if request.method == "GET":
-            return self.paginated(request, selectors.messages_visible_to(request.user, discussion),
-                                  rep.message_json)
+            # Those who see hidden messages see which ones are.
+            render = rep.moderated_message_json if can_moderate(request.user, discussion.document) \
+                else rep.message_json
+            return self.paginated(request, selectors.messages_visible_to(request.user, discussion), render)
         _require(can_review(request.user, discussion.document))
         data = _valid(s.MessageCreateSerializer, request.data)
         message = services.discussion_message_create(author=request.user, discussion=discussion, body=data["body"])

@@ -124,10 +124,27 @@ def test_deleting_a_token_closes_its_streams_and_it_opens_no_more(server, world)
         Token.objects.filter(key=tokens["vera"]).delete()
         assert stream.ended.wait(5) and second.ended.wait(5), "streams still open 5 s after the token went"
         again = httpx.get(srv.base_url + "/api/events", params={"docPath": PATH}, headers=auth(tokens["vera"]))
-        assert again.status_code == 401
+        # Refused in the REST API's words: the token is wrong, not missing.
+        assert again.status_code == 401 and again.json() == {"detail": "Invalid token."}
+        anonymous = httpx.get(srv.base_url + "/api/events", params={"docPath": PATH})
+        assert anonymous.json() == {"detail": "Authentication credentials were not provided."}
     finally:
         stream.close()
         second.close()
+
+
+def test_a_repeated_doc_path_means_its_last_value_on_the_stream_as_in_the_rest_api(server, world, outsider):
+    srv = server()
+    _, tokens = world
+    services.document_create(user=outsider, path="private/notes.md", title="Notes", content="# Notes\n")
+    for params, status in (([("docPath", "private/notes.md"), ("docPath", PATH)], 200),
+                           ([("docPath", PATH), ("docPath", "private/notes.md")], 404)):
+        # vera reads guides/setup.md, not the outsider's private document.
+        listed = httpx.get(srv.base_url + "/api/comments/", params=params, headers=auth(tokens["vera"]))
+        assert listed.status_code == status
+        with httpx.stream("GET", srv.base_url + "/api/events", params=params, headers=auth(tokens["vera"]),
+                          timeout=5) as stream:
+            assert stream.status_code == status
 
 
 def test_password_change_closes_session_streams_and_reconnect_is_401(server, world):

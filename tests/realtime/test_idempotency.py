@@ -52,3 +52,13 @@ def test_a_rate_limited_attempt_is_not_remembered(api, document, reviewer, setti
                           HTTP_IDEMPOTENCY_KEY="retry-me")
     assert limited.status_code == 429 and "Retry-After" in limited
     assert not IdempotencyKey.objects.filter(key="retry-me").exists()
+
+
+def test_a_replayed_delete_is_the_same_bodiless_204(api, document, reviewer):
+    client = api(reviewer)
+    comment = client.post("/api/comments/", {"docPath": document.path, "body": "gone soon"}, format="json").json()
+    first = client.delete(f"/api/comments/{comment['id']}/", HTTP_IDEMPOTENCY_KEY="del-1")
+    again = client.delete(f"/api/comments/{comment['id']}/", HTTP_IDEMPOTENCY_KEY="del-1")
+    assert first.status_code == again.status_code == 204
+    assert again["Idempotent-Replayed"] == "true" and again.content == b""
+    assert "Content-Type" not in first and "Content-Type" not in again

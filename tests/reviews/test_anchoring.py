@@ -295,6 +295,27 @@ def test_api_approve_answers_409_with_each_reason(api, document, reviewer, maint
     assert api(maintainer).get(f"/api/suggestions/{gone}/").json()["status"] == "outdated"
 
 
+def test_approving_a_suggestion_that_would_outgrow_the_content_limit_is_409_and_changes_nothing(
+        api, document, reviewer, maintainer):
+    full = DOC_CONTENT + "x" * (1_000_000 - len(DOC_CONTENT))
+    services.document_update(document=document, content=full)
+    pk = api(reviewer).post("/api/suggestions/", {"docPath": document.path, "replacement": "Install Python 3.12",
+                                                 "anchor": anchor_on(full, "Install Python")},
+                            format="json").json()["id"]
+    before = last_seq(document)
+    response = api(maintainer).post(f"/api/suggestions/{pk}/approve/")
+    assert response.status_code == 409 and response.json() == {"detail": "too_long"}
+    document.refresh_from_db()
+    assert document.content == full and len(document.content) == 1_000_000
+    assert Suggestion.objects.get(pk=pk).status == SuggestionStatus.OPEN
+    assert last_seq(document) == before
+    # One that keeps the document within the limit still applies.
+    shorter = api(reviewer).post("/api/suggestions/", {"docPath": document.path, "replacement": "Get Python",
+                                                      "anchor": anchor_on(full, "Install Python")},
+                                 format="json").json()["id"]
+    assert api(maintainer).post(f"/api/suggestions/{shorter}/approve/").status_code == 200
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_approvals_racing_on_the_same_version_one_wins_one_gets_409(document, reviewer, maintainer, api):
     """Two maintainers approve different suggestions, both against version 1, at once."""

@@ -298,3 +298,27 @@ def test_session_writes_need_csrf(document, reviewer):
     ok = client.post("/api/comments/", {"docPath": document.path, "body": "x"}, content_type="application/json",
                      HTTP_X_CSRFTOKEN=token)
     assert ok.status_code == 201
+
+
+@pytest.mark.parametrize("method, url", [("get", "/api/nonexistent/"), ("delete", "/api/documents/1/members/abc/"),
+                                         ("post", "/api/comments/1/nonexistent/")])
+def test_an_api_url_that_matches_nothing_is_a_json_404(api, document, maintainer, method, url):
+    response = getattr(api(maintainer), method)(url)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_a_page_that_does_not_exist_is_still_an_html_404(client):
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+
+
+def test_put_is_not_a_way_to_update(api, document, reviewer, maintainer):
+    comment = api(reviewer).post("/api/comments/", {"docPath": document.path, "body": "mine"}, format="json").json()
+    for user, url, body in ((reviewer, f"/api/comments/{comment['id']}/", {"body": "put"}),
+                            (maintainer, f"/api/documents/{document.pk}/", {"title": "P", "content": "put"})):
+        response = api(user).put(url, body, format="json")
+        assert response.status_code == 405 and "PATCH" in response["Allow"] and "PUT" not in response["Allow"]
+    document.refresh_from_db()
+    assert document.version == 1 and Comment.objects.get(pk=comment["id"]).body == "mine"

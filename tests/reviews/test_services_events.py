@@ -102,6 +102,26 @@ def test_approve_when_quote_is_gone_marks_outdated_and_emits_update(document, re
     assert [t for _, t, _ in events_of(document)][-1] == "suggestion.updated"
 
 
+def test_a_suggestion_an_approval_overlaps_is_outdated_and_placed_through_the_edit_in_one_event(document, reviewer):
+    def suggest(quote, replacement):
+        start = document.content.index(quote)
+        return services.suggestion_create(author=reviewer, document=document, replacement=replacement,
+                                          anchor={"quote": quote, "start": start, "end": start + len(quote)})
+
+    winner = suggest("Install Python", "Set up Ruby")
+    loser = suggest("Python, then", "Python 3.12, then")
+    before = len(events_of(document))
+    assert services.suggestion_approve(suggestion=winner).applied
+    document.refresh_from_db()
+    loser.refresh_from_db()
+    assert loser.status == SuggestionStatus.OUTDATED
+    # Its text is gone: its anchor says so instead of claiming its old offsets.
+    assert loser.anchor["state"] == "orphaned" and loser.anchor["quote"] == "Python, then"
+    new = events_of(document)[before:]
+    assert [t for _, t, _ in new] == ["suggestion.approved", "document.updated", "suggestion.updated"]
+    assert new[-1][2]["status"] == "outdated" and new[-1][2]["anchor"]["state"] == "orphaned"
+
+
 def test_approve_finds_the_quote_again_after_an_edit_above_it(document, reviewer):
     start = document.content.index("Configure")
     suggestion = services.suggestion_create(author=reviewer, document=document, replacement="Set up",
