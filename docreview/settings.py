@@ -305,6 +305,10 @@ REALTIME_REDIS_PREFIX = os.environ.get("CHANNEL_PREFIX", "docreview")
 # Writes (and typing/cursor) per user: a token bucket shared by all processes.
 WRITE_RATE_PER_SECOND = env_float("WRITE_RATE_PER_SECOND", 10.0)
 WRITE_RATE_BURST = env_int("WRITE_RATE_BURST", 10)
+# POST /api/auth/token/: password attempts per username (any process): a burst
+# of 10, then one every 5 seconds.
+SIGN_IN_RATE_PER_SECOND = env_float("SIGN_IN_RATE_PER_SECOND", 0.2)
+SIGN_IN_RATE_BURST = env_int("SIGN_IN_RATE_BURST", 10)
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24)
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30)
 EVENT_RETENTION_MAX_PER_DOCUMENT = env_int("EVENT_RETENTION_MAX_PER_DOCUMENT", 100_000)

@@ -58,6 +58,11 @@ CLOSE_GRACE_SECONDS = 5.0
 # How long a revocation id skipped by the poll (not committed yet, or rolled
 # back) is looked for again.
 REVOCATION_GAP_SECONDS = 60.0
+# A revocation also closes streams opened up to this long after its time:
+# its row's time is taken at INSERT, before its transaction commits (an access
+# check in between still saw the old access), and it comes from another
+# host's clock.  A stream closed in that window reconnects and is checked again.
+REVOCATION_SLACK_SECONDS = 5.0
 # The hub's background tasks (fills, ring reloads, group leaves): a task
 # nobody references may be collected before it finishes.
 _background: set[asyncio.Task] = set()
@@ -215,16 +220,19 @@ class Hub:
             topic.ring_first = first_kept
 
     def revoke(self, user_id: int | None, key: str | None, at: float | None = None) -> int:
-        """Close the user's local streams (on ``key``, or all) opened before ``at``.
+        """Close the user's local streams (on ``key``, or all) opened before ``at``
+        (give or take ``REVOCATION_SLACK_SECONDS``).
 
-        A stream opened after the revocation was authorised after it, so it stays.
+        A stream opened well after the revocation was authorised after it, so it stays.
         """
         self.gate.evict(user_id, key)
         closed = 0
+        before = None if at is None else at + REVOCATION_SLACK_SECONDS
         topics = [self.topics[key]] if key and key in self.topics else ([] if key else list(self.topics.values()))
         for topic in topics:
             for sub in list(topic.subscribers()):
-                if (user_id is None or sub.user_id == user_id) and not sub.closed and (at is None or sub.opened_at < at):
+                if (user_id is None or sub.user_id == user_id) and not sub.closed and \
+                        (before is None or sub.opened_at < before):
                     sub.close("revoked")
                     closed += 1
         return closed
@@ -811,8 +819,8 @@ class Hub:
         Ids are handed out at INSERT and commit in any order: an id below the
         newest one seen may commit later.  Skipped ids are looked for again
         for REVOCATION_GAP_SECONDS (a rolled-back one never appears).
-        Applying a revocation twice closes nothing more: it closes only
-        streams opened before it was made.
+        Applying a revocation twice closes nothing more than a stream
+        reopened within its slack, once more.
         """
         if self.revocation_cursor is None:
             return

@@ -61,7 +61,9 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus text for staff sessions or ``Authorization: Bearer <METRICS_TOKEN>``."""
     token = settings.METRICS_TOKEN
     header = request.headers.get("Authorization", "")
-    bearer_ok = bool(token) and header.startswith("Bearer ") and hmac.compare_digest(header[7:], token)
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters.
+    bearer_ok = bool(token) and header.startswith("Bearer ") and \
+        hmac.compare_digest(header[7:].encode("utf-8", "surrogateescape"), token.encode("utf-8", "surrogateescape"))
     if not bearer_ok and not (request.user.is_authenticated and request.user.is_staff):
         return JsonResponse({"detail": "Not found."}, status=404)
     metrics.refresh_process_gauges()

@@ -42,6 +42,9 @@ return {allowed, tostring(wait)}
 
 
 class MemoryBucket:
+    # Past this many buckets, full ones (refilled: nothing to remember) are dropped.
+    PRUNE_AT = 10_000
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.state: dict[str, tuple[float, float]] = {}
@@ -49,6 +52,9 @@ class MemoryBucket:
     def take(self, name: str, rate: float, burst: int) -> tuple[bool, float]:
         with self.lock:
             now = time.monotonic()
+            if len(self.state) > self.PRUNE_AT:
+                self.state = {key: (tokens, ts) for key, (tokens, ts) in self.state.items()
+                              if tokens + (now - ts) * rate < burst}
             tokens, ts = self.state.get(name, (float(burst), now))
             tokens = min(burst, tokens + max(0.0, now - ts) * rate)
             if tokens >= 1:
@@ -85,6 +91,29 @@ def bucket() -> MemoryBucket | RedisBucket:
 def take(user_id: int) -> tuple[bool, float]:
     """Take one write from ``user_id``'s bucket: (allowed, seconds to wait if not)."""
     return bucket().take(f"user:{user_id}", settings.WRITE_RATE_PER_SECOND, settings.WRITE_RATE_BURST)
+
+
+def take_sign_in(username: str) -> tuple[bool, float]:
+    """Take one attempt from ``username``'s sign-in bucket (any process)."""
+    return bucket().take(f"signin:{username.casefold()[:150]}", settings.SIGN_IN_RATE_PER_SECOND,
+                         settings.SIGN_IN_RATE_BURST)
+
+
+class SignInRateThrottle(BaseThrottle):
+    """Password attempts for a token, per username: guessing one account's
+    password is slowed to the bucket's rate, wherever the guesses come from."""
+
+    def allow_request(self, request, view) -> bool:
+        self._wait = 0.0
+        data = request.data
+        username = data.get("username") if hasattr(data, "get") else None
+        if not isinstance(username, str) or not username:
+            return True  # refused by the serializer, with nothing to guess
+        allowed, self._wait = take_sign_in(username)
+        return allowed
+
+    def wait(self) -> float | None:
+        return max(1, math.ceil(self._wait)) if self._wait else None
 
 
 class WriteRateThrottle(BaseThrottle):

@@ -151,6 +151,9 @@ def document_update(*, document: Document, title: str | None = None, content: st
 @transaction.atomic
 def member_set(*, document: Document, user: Any, role: str) -> tuple[Membership, bool]:
     """Add ``user`` with ``role`` or change their role.  Returns (membership, created)."""
+    # Member changes of a document run one at a time: two maintainers
+    # demoting each other at once cannot both see the other still there.
+    _lock_document(document.pk)
     membership, created = Membership.objects.select_for_update().get_or_create(
         document=document, user=user, defaults={"role": role}
     )
@@ -170,6 +173,7 @@ def _keep_a_maintainer(document: Document, leaving: Membership) -> None:
 
 @transaction.atomic
 def member_remove(*, document: Document, user: Any) -> bool:
+    _lock_document(document.pk)
     membership = Membership.objects.select_for_update().filter(document=document, user=user).first()
     if membership is None:
         return False
@@ -214,6 +218,12 @@ def comment_create(*, author: Any, document: Document, body: str, anchor: dict[s
         if parent.parent_id is not None:
             raise ServiceError("invalid", "Replies are one level deep: reply to the top-level comment.",
                                field="parent")
+    if anchor is not None:
+        # Checked and placed against the content as it is now, under the
+        # document's lock: an edit committed since the caller read the
+        # document would otherwise leave this anchor on the old text, unseen
+        # by that edit's re-anchoring.
+        document = _lock(document)
     anchor = _validated_anchor(anchor, document.content)
     if anchor is not None and anchor.get("start") is not None:
         if document.content[anchor["start"]:anchor["end"]] != anchor.get("quote", ""):

@@ -38,21 +38,24 @@ class DocumentStreamPolicy:
     def audiences_for(self, users: list[Any], key: str) -> dict[Any, str | None]:
         """``audience_for`` of many users of one key: two queries, not two per user.
 
-        The same rules as ``role_of`` and ``can_moderate``."""
+        The same rules as ``role_of`` and ``can_moderate``.  The same queries
+        run whether the document exists or not: a document one may not read
+        answers in the same time as a missing one."""
         if not is_valid_path(key):
             return {user.pk: None for user in users}
-        document = Document.objects.filter(path=key).only("id", "visibility").first()
-        if document is None:
-            return {user.pk: None for user in users}
         active = [user for user in users if user.is_authenticated and user.is_active]
-        roles = dict(Membership.objects.filter(document=document, user_id__in=[u.pk for u in active])
-                     .values_list("user_id", "role"))
+        roles = dict(Membership.objects.filter(document__path=key, user_id__in=[u.pk for u in active])
+                     .values_list("user_id", "role")) if active else {}
+        moderators = {user.pk for user in active if user.is_staff and is_moderator(user)}  # staff only
+        document = Document.objects.filter(path=key).only("id", "visibility").first()
         out: dict[Any, str | None] = {user.pk: None for user in users}
+        if document is None:
+            return out
         for user in active:
             role = roles.get(user.pk)
             if document.visibility == Visibility.INTERNAL and ROLE_RANK.get(role, 0) < ROLE_RANK[Role.REVIEWER]:
                 role = Role.REVIEWER
-            moderator = user.is_staff and is_moderator(user)  # a permission query, staff only
+            moderator = user.pk in moderators
             if role is None and moderator:
                 role = Role.VIEWER
             if role is None:

@@ -23,8 +23,9 @@ from django.views.decorators.http import require_http_methods
 
 from . import representations as rep
 from . import selectors, services
-from .models import CONTENT_MAX, Document, Membership, Visibility
-from .permissions import can_maintain, can_moderate, can_review, role_of
+from .forms import ContentField
+from .models import Document, Membership, Visibility
+from .permissions import can_maintain, can_moderate, can_review, remember_role, role_of
 from .rendering import render_passages
 from .stream_access import is_valid_path
 
@@ -34,8 +35,7 @@ class DocumentForm(forms.Form):
     path = forms.CharField(max_length=255, help_text="Like guides/setup.md: letters, digits, '.', '_' or '-' "
                                                      "in segments joined by '/'.")
     visibility = forms.ChoiceField(choices=Visibility.choices, initial=Visibility.PRIVATE)
-    content = forms.CharField(required=False, max_length=CONTENT_MAX, strip=False,
-                              widget=forms.Textarea(attrs={"rows": 8}))
+    content = ContentField(widget=forms.Textarea(attrs={"rows": 8}))
 
     def clean_path(self) -> str:
         path = self.cleaned_data["path"].strip()
@@ -59,7 +59,8 @@ def index(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Created {document.path}.")
             return redirect("document", path=document.path)
     documents = selectors.with_open_comment_counts(selectors.documents_visible_to(request.user))
-    rows = [{"document": doc, "role": role_of(request.user, doc), "updated": _ago(doc.updated_at)}
+    rows = [{"document": doc, "role": remember_role(request.user, doc, doc.member_role),
+             "updated": _ago(doc.updated_at)}
             for doc in documents]
     status = 400 if request.method == "POST" else 200
     # A refused form opens with the focus on its first field in error.
@@ -82,10 +83,13 @@ def page_state(user: Any, document: Document) -> dict[str, Any]:
     """
     role = role_of(user, document)
     render_message = rep.moderated_message_json if can_moderate(user, document) else rep.message_json
+    messages: dict[int, list[dict[str, Any]]] = {}
+    for message in selectors.document_messages_visible_to(user, document):
+        messages.setdefault(message.discussion_id, []).append(render_message(message))
     discussions = []
     for discussion in selectors.discussions_visible_to(user, document):
         item = rep.discussion_json(discussion)
-        item["messages"] = [render_message(m) for m in selectors.messages_visible_to(user, discussion)]
+        item["messages"] = messages.get(discussion.pk, [])
         discussions.append(item)
     members = None
     if can_maintain(user, document):

@@ -16,13 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from .. import services
-from ..models import (
-    Comment,
-    DiscussionMessage,
-    Flag,
-    ModerationLogEntry,
-    ModerationTarget,
-)
+from ..models import Flag, ModerationLogEntry
 from ..permissions import is_moderator
 
 OPEN_FLAGS = Q(flags__cleared_at__isnull=True)
@@ -57,11 +51,6 @@ def changelist_link(model: type, text: str, **filters: Any) -> str:
 
 def excerpt(text: str, length: int = 80) -> str:
     return Truncator(text.replace("\n", " ")).chars(length)
-
-
-def target_of(entry_type: str, target_id: int) -> Any:
-    model = Comment if entry_type == ModerationTarget.COMMENT else DiscussionMessage
-    return model.objects.filter(pk=target_id).first()
 
 
 def moderation_log_table(target_type: str, target_id: int) -> str:

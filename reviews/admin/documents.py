@@ -20,12 +20,15 @@ from ..models import (
     Role,
     Suggestion,
 )
+from ..forms import ContentField
 from ..permissions import is_moderator
 from ..stream_access import is_valid_path
 from .base import ModeratorVisibleMixin, ReadOnlyMixin, change_link, changelist_link, excerpt
 
 
 class DocumentForm(forms.ModelForm):
+    content = ContentField(widget=forms.Textarea(attrs={"rows": 20, "cols": 100}))
+
     class Meta:
         model = Document
         fields = ["path", "title", "content", "visibility"]
@@ -104,7 +107,11 @@ class DocumentAdmin(ModeratorVisibleMixin, admin.ModelAdmin):
     def save_model(self, request, obj: Document, form, change: bool) -> None:
         data = {field: form.cleaned_data[field] for field in ("title", "content", "visibility")}
         if change:
-            services.document_update(document=obj, **data)
+            # Only what the moderator changed: an untouched content is not a
+            # new version (nor a reason to place every anchor again).
+            changed = {field: value for field, value in data.items() if field in form.changed_data}
+            if changed:
+                services.document_update(document=obj, **changed)
             obj.refresh_from_db()
             return
         document = services.document_create(user=request.user, path=form.cleaned_data["path"], **data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Exists, OuterRef
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
@@ -18,7 +19,7 @@ from ..models import (
     ModerationTarget,
 )
 from ..permissions import is_moderator
-from .base import ModeratorOnlyMixin, ModeratedAdmin, FlaggedFilter, change_link, excerpt, moderation_action, target_of
+from .base import ModeratorOnlyMixin, ModeratedAdmin, FlaggedFilter, change_link, excerpt, moderation_action
 
 
 def _hide(obj, *, by, reason):
@@ -203,11 +204,22 @@ class ModerationLogEntryAdmin(ModeratorOnlyMixin, admin.ModelAdmin):
     fields = ("created_at", "actor", "action", "target", "document", "old_state", "new_state", "reason")
     readonly_fields = fields
 
+    def get_queryset(self, request):
+        # Whether each entry's item still exists, in the list's own query
+        # rather than one query per row.
+        return super().get_queryset(request).annotate(
+            comment_exists=Exists(Comment.objects.filter(pk=OuterRef("target_id"))),
+            message_exists=Exists(DiscussionMessage.objects.filter(pk=OuterRef("target_id"))),
+        )
+
     @admin.display(description="item")
     def target(self, obj: ModerationLogEntry) -> str:
         label = f"{obj.get_target_type_display()} {obj.target_id}"
-        found = target_of(obj.target_type, obj.target_id)
-        return change_link(found, label) if found is not None else f"{label} (deleted)"
+        model = Comment if obj.target_type == ModerationTarget.COMMENT else DiscussionMessage
+        exists = getattr(obj, "comment_exists" if model is Comment else "message_exists", None)
+        if exists is None:  # not from the list's queryset
+            exists = model.objects.filter(pk=obj.target_id).exists()
+        return change_link(model(pk=obj.target_id), label) if exists else f"{label} (deleted)"
 
     @admin.display(description="reason")
     def reason_excerpt(self, obj: ModerationLogEntry) -> str:

@@ -18,7 +18,7 @@ from realtime.idempotency import IdempotentWritesMixin
 from .. import representations as rep
 from .. import selectors, services
 from ..models import Comment, Discussion, Document, Membership, Suggestion
-from ..permissions import can_edit_own, can_maintain, can_moderate, can_review, role_of
+from ..permissions import can_edit_own, can_maintain, can_moderate, can_review, remember_role, role_of
 from ..stream_access import is_valid_path
 from . import serializers as s
 
@@ -53,7 +53,9 @@ class DocumentViewSet(IdempotentWritesMixin, viewsets.ViewSet):
         path = request.query_params.get("path")
         if path is not None:
             qs = qs.filter(path=path)
-        return Response([rep.document_summary_json(doc, role=role_of(request.user, doc)) for doc in qs])
+        # The list's query read each document's membership role already.
+        return Response([rep.document_summary_json(doc, role=remember_role(request.user, doc, doc.member_role))
+                         for doc in qs])
 
     def create(self, request: Request) -> Response:
         data = _valid(s.DocumentCreateSerializer, request.data)

@@ -73,6 +73,7 @@ def test_metrics_need_staff_or_the_bearer_token(client, settings, reviewer, djan
     settings.METRICS_TOKEN = "s3cret-token"
     assert client.get("/metrics").status_code == 404
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrông").status_code == 404
     client.force_login(reviewer)
     assert client.get("/metrics").status_code == 404
     response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token")

@@ -196,3 +196,29 @@ def test_the_collector_threshold_is_the_setting_once_the_hub_starts(settings, th
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_a_revocation_closes_streams_opened_until_shortly_after_its_time(document, reviewer):
+    """Its row's time is taken before its transaction commits, on another host's
+    clock: a stream authorised just after it may still have seen the old access."""
+
+    async def scenario():
+        hub = Hub()
+        at = time.time()
+        subs = {}
+        for name, opened in (("before", at - 1), ("just_after", at + 2), ("well_after", at + 30)):
+            sub = Subscriber(key=document.path, audience="reader", user_id=reviewer.pk)
+            sub.opened_at = opened
+            await hub.subscribe(sub)
+            subs[name] = sub
+        other = Subscriber(key=document.path, audience="reader", user_id=reviewer.pk + 1000)
+        other.opened_at = at - 1
+        await hub.subscribe(other)
+        closed = hub.revoke(reviewer.pk, document.path, at)
+        for task in hub.tasks:
+            task.cancel()
+        return closed, {name: sub.closed for name, sub in subs.items()}, other.closed
+
+    closed, states, other_closed = asyncio.run(scenario())
+    assert closed == 2 and states == {"before": True, "just_after": True, "well_after": False}
+    assert not other_closed

@@ -322,3 +322,20 @@ def test_put_is_not_a_way_to_update(api, document, reviewer, maintainer):
         assert response.status_code == 405 and "PATCH" in response["Allow"] and "PUT" not in response["Allow"]
     document.refresh_from_db()
     assert document.version == 1 and Comment.objects.get(pk=comment["id"]).body == "mine"
+
+
+def test_password_guessing_for_a_token_is_slowed_and_bad_bodies_are_400(reviewer, client, settings):
+    from realtime import ratelimit
+
+    ratelimit.bucket.cache_clear()
+    settings.SIGN_IN_RATE_BURST, settings.SIGN_IN_RATE_PER_SECOND = 3, 0.01
+    try:
+        post = lambda body: client.post("/api/auth/token/", body, content_type="application/json")  # noqa: E731
+        assert [post({"username": "rob", "password": "guess"}).status_code for _ in range(3)] == [400] * 3
+        limited = post({"username": "ROB", "password": "rob-pass-123"})
+        assert limited.status_code == 429 and int(limited["Retry-After"]) >= 1
+        # Another account is not held back by rob's.
+        assert post({"username": "someone-else", "password": "x"}).status_code == 400
+        assert client.post("/api/auth/token/", "[" * 50_000, content_type="application/json").status_code == 400
+    finally:
+        ratelimit.bucket.cache_clear()

@@ -142,3 +142,21 @@ def test_a_long_passage_can_be_quoted(api, maintainer, reviewer):
         "docPath": "long.md", "anchor": {"start": start, "end": end, "quote": content[start:end]},
         "replacement": "shorter"}, format="json")
     assert response.status_code == 201, response.json()
+
+
+def test_the_stream_access_check_makes_the_same_queries_for_a_private_document_as_for_a_missing_one(
+        document, outsider, viewer):
+    from reviews.stream_access import DocumentStreamPolicy
+
+    policy = DocumentStreamPolicy()
+
+    def queries(key):
+        with CaptureQueriesContext(connection) as captured:
+            answers = policy.audiences_for([outsider, viewer], key)
+        return [q["sql"].split(" WHERE ")[0] for q in captured], answers
+
+    private, private_answers = queries(document.path)
+    missing, missing_answers = queries("no/such/document.md")
+    assert private == missing
+    assert private_answers[outsider.pk] is None and missing_answers == {outsider.pk: None, viewer.pk: None}
+    assert private_answers[viewer.pk] == "reader"

@@ -227,6 +227,33 @@ def test_editing_a_document_in_the_admin_goes_through_the_service(document, revi
     assert Membership.objects.get(document=document, user__username="vera").role == Role.REVIEWER
 
 
+def test_a_title_edit_in_the_admin_leaves_the_content_as_it_was(document, reviewer):
+    """A browser submits the textarea with CRLF line breaks: the same text, not a new version."""
+    start = DOC_CONTENT.index("make run.\n\nConfigure")
+    suggestion = services.suggestion_create(author=reviewer, document=document, replacement="x",
+                                            anchor={"quote": "make run.\n\nConfigure", "start": start,
+                                                    "end": start + len("make run.\n\nConfigure")})
+    admin_user = User.objects.create_superuser("root", password="root-pass-123")
+    client = console(admin_user)
+    url = f"/admin/reviews/document/{document.pk}/change/"
+    page = client.get(url).content.decode()
+    memberships = list(Membership.objects.filter(document=document).order_by("id"))
+    data = {"csrfmiddlewaretoken": csrf_token(page), "title": "Setup guide", "visibility": "private",
+            "content": DOC_CONTENT.replace("\n", "\r\n"), "memberships-TOTAL_FORMS": str(len(memberships)),
+            "memberships-INITIAL_FORMS": str(len(memberships)), "memberships-MIN_NUM_FORMS": "0",
+            "memberships-MAX_NUM_FORMS": "1000"}
+    for i, membership in enumerate(memberships):
+        data |= {f"memberships-{i}-id": str(membership.pk), f"memberships-{i}-document": str(document.pk),
+                 f"memberships-{i}-user": str(membership.user_id), f"memberships-{i}-role": membership.role}
+    before = last_seq(document)
+    assert client.post(url, data).status_code == 302
+    document.refresh_from_db()
+    assert document.title == "Setup guide" and document.content == DOC_CONTENT and document.version == 1
+    assert [t for t, _ in events_after(document, before)] == ["document.updated"]
+    suggestion.refresh_from_db()
+    assert suggestion.status == "open"
+
+
 def test_the_last_maintainer_cannot_be_removed_in_the_admin(document):
     admin_user = User.objects.create_superuser("root", password="root-pass-123")
     client = console(admin_user)
@@ -321,3 +348,31 @@ def test_reviewing_from_the_queue_returns_to_the_items_own_page(document, commen
     done = confirm(client, queue, intermediate)
     assert done.status_code == 302 and done["Location"] == f"/admin/reviews/comment/{comment.pk}/change/"
     assert "cheap watches here" not in client.get(queue).content.decode()
+
+
+def test_the_moderation_log_links_its_items_in_as_many_queries_for_many_entries_as_for_few(
+        document, reviewer, moderator):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = console(moderator)
+    url = "/admin/reviews/moderationlogentry/"
+
+    def hide_and_unhide(body):
+        comment = services.comment_create(author=reviewer, document=document, body=body)
+        services.comment_hide(comment=comment, by=moderator, reason="r")
+        services.comment_unhide(comment=comment, by=moderator, reason="r")
+        return comment
+
+    gone = hide_and_unhide("soon deleted")
+    kept = hide_and_unhide("kept")
+    services.moderate_delete(target=gone, by=moderator, reason="spam")
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        page = client.get(url).content.decode()
+    assert f'/admin/reviews/comment/{kept.pk}/change/"' in page and f"Comment {gone.pk} (deleted)" in page
+    for i in range(5):
+        hide_and_unhide(f"more {i}")
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(url).status_code == 200
+    assert len(many) == len(few)

@@ -78,6 +78,13 @@ def test_index_creates_a_document_and_redirects_to_it(signed_in, outsider):
     assert document.memberships.get().user == outsider and document.memberships.get().role == Role.MAINTAINER
 
 
+def test_content_typed_in_the_browser_is_stored_with_its_own_line_breaks(signed_in, outsider):
+    response = signed_in(outsider).post("/", {"title": "Notes", "path": "team/notes.md", "visibility": "private",
+                                              "content": "# Notes\r\n\r\n  Indented, kept.\r\n"})
+    assert response.status_code == 302
+    assert Document.objects.get(path="team/notes.md").content == "# Notes\n\n  Indented, kept.\n"
+
+
 @pytest.mark.parametrize("path", ["/abs.md", "a/../b.md", "a b.md", ""])
 def test_index_form_rejects_invalid_paths(signed_in, outsider, path):
     response = signed_in(outsider).post("/", {"title": "T", "path": path, "visibility": "private"})
@@ -204,3 +211,30 @@ def test_blocks_keep_their_source_offsets():
 
 def test_an_empty_document_renders_a_placeholder():
     assert "This document is empty." in render_passages("")
+
+
+def _queries(run) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        run()
+    return len(captured)
+
+
+def test_the_review_page_and_the_document_lists_take_as_many_queries_for_many_items_as_for_one(
+        signed_in, document, reviewer, maintainer, api):
+    client = signed_in(reviewer)
+    page = lambda: client.get("/docs/guides/setup.md")  # noqa: E731
+    lists = lambda: (client.get("/"), api(reviewer).get("/api/documents/"))  # noqa: E731
+    discussion = services.discussion_create(author=reviewer, document=document, title="First")
+    services.discussion_message_create(author=reviewer, discussion=discussion, body="hi")
+    page(), lists()  # warm: sessions, content types
+    one_page, one_list = _queries(page), _queries(lists)
+    for i in range(5):
+        more = services.discussion_create(author=maintainer, document=document, title=f"More {i}")
+        services.discussion_message_create(author=maintainer, discussion=more, body="and more")
+        other = services.document_create(user=maintainer, path=f"more/doc-{i}.md", title=f"Doc {i}", content="x")
+        services.member_set(document=other, user=reviewer, role=Role.VIEWER)
+    assert _queries(page) == one_page
+    assert _queries(lists) == one_list

@@ -152,3 +152,21 @@ def test_hidden_comment_is_published_as_a_deletion_for_readers(document, reviewe
     assert variant_type == "comment.deleted"
     assert '"data":{"id":%d}' % comment.pk in variant_payload
     assert "spam" not in variant_payload and "spam" in message["payload"]
+
+
+def test_a_comment_is_anchored_on_the_content_as_it_is_when_it_is_written(document, reviewer):
+    """The caller's document may be older than an edit committed since: the anchor is
+    checked and placed against the current content, not the caller's copy."""
+    from reviews.models import Document
+
+    stale = Document.objects.get(pk=document.pk)
+    services.document_update(document=document, content="NEW INTRO. " + document.content)
+    placed = services.comment_create(author=reviewer, document=stale, body="which one?",
+                                     anchor={"quote": "Configure the database"})
+    current = Document.objects.get(pk=document.pk).content
+    assert current[placed.anchor["start"]:placed.anchor["end"]] == "Configure the database"
+    old_start = stale.content.index("Configure the database")
+    with pytest.raises(services.ServiceError):
+        services.comment_create(author=reviewer, document=stale, body="stale offsets",
+                                anchor={"quote": "Configure the database", "start": old_start,
+                                        "end": old_start + len("Configure the database")})
