@@ -184,3 +184,28 @@ def test_metrics_add_up_over_processes(server, redis_url, maintainer, viewer, tm
     finally:
         for stream in streams:
             stream.close()
+
+
+def test_two_maintainers_demoting_each_other_at_once_on_two_processes_leave_one(pair, maintainer, reviewer):
+    doc, one, two, tokens = pair
+    url = f"/api/documents/{doc.pk}/members/"
+    for _ in range(5):
+        services.member_set(document=doc, user=maintainer, role=Role.MAINTAINER)
+        services.member_set(document=doc, user=reviewer, role=Role.MAINTAINER)
+        barrier = threading.Barrier(2)
+        answers = []
+
+        def demote(srv, actor, target):
+            barrier.wait()
+            response = httpx.post(srv.base_url + url, json={"username": target, "role": "reviewer"},
+                                  headers=auth(tokens[actor]), timeout=30)
+            answers.append(response.status_code)
+
+        threads = [threading.Thread(target=demote, args=(one, "maria", "rob")),
+                   threading.Thread(target=demote, args=(two, "rob", "maria"))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(answers) == [200, 409]
+        assert doc.memberships.filter(role=Role.MAINTAINER).count() == 1
