@@ -159,6 +159,7 @@ class Hub:
         self.last_renew = time.monotonic()
         self.last_sweep = time.monotonic()
         self.revocation_cursor: int | None = None
+        self.revocations_applied: dict[int, float] = {}  # revocation id -> when (monotonic)
         # Revocation ids above which the poll has moved but not seen yet: {id: since}.
         self.revocation_gaps: dict[int, float] = {}
         self.stopping = False
@@ -218,6 +219,17 @@ class Hub:
         if topic.rings is not None and first_kept > topic.ring_first:
             self._ring_cut(topic, first_kept - topic.ring_first)
             topic.ring_first = first_kept
+
+    def apply_revocation(self, revocation_id: int | None, user_id: int | None, key: str | None,
+                         at: float | None) -> int:
+        """``revoke`` once per recorded revocation, whether its broadcast or the
+        table poll brings it first: the second would close again the streams
+        reopened within its slack."""
+        if revocation_id is not None:
+            if revocation_id in self.revocations_applied:
+                return 0
+            self.revocations_applied[revocation_id] = time.monotonic()
+        return self.revoke(user_id, key, at)
 
     def revoke(self, user_id: int | None, key: str | None, at: float | None = None) -> int:
         """Close the user's local streams (on ``key``, or all) opened before ``at``
@@ -523,7 +535,7 @@ class Hub:
     def dispatch(self, message: dict[str, Any]) -> None:
         if message.get("type") == CONTROL_MESSAGE:
             if message.get("action") == "revoke":
-                self.revoke(message["user_id"], message.get("key"), message.get("at"))
+                self.apply_revocation(message.get("id"), message["user_id"], message.get("key"), message.get("at"))
             elif message.get("action") == "pruned":
                 self.pruned(message["key"], message["first_kept"])
             return
@@ -819,8 +831,8 @@ class Hub:
         Ids are handed out at INSERT and commit in any order: an id below the
         newest one seen may commit later.  Skipped ids are looked for again
         for REVOCATION_GAP_SECONDS (a rolled-back one never appears).
-        Applying a revocation twice closes nothing more than a stream
-        reopened within its slack, once more.
+        Each revocation is applied once (``apply_revocation``), by its
+        broadcast or by this poll, whichever comes first.
         """
         if self.revocation_cursor is None:
             return
@@ -836,7 +848,10 @@ class Hub:
                 self.revocation_cursor = row_id
             else:
                 gaps.pop(row_id, None)
-            self.revoke(user_id, key or None, created_at.timestamp())
+            self.apply_revocation(row_id, user_id, key or None, created_at.timestamp())
+        applied = self.revocations_applied
+        for row_id in [row_id for row_id, since in applied.items() if now - since > 2 * REVOCATION_GAP_SECONDS]:
+            del applied[row_id]
 
     async def _renew_leases(self) -> None:
         leases = [sub.lease for topic in self.topics.values() for sub in topic.subscribers() if sub.lease]

@@ -215,7 +215,7 @@ async def abroadcast_ephemeral(*, key: str, type: str, data: Any, exclude_user: 
     return await abroadcast(group_for(key), ephemeral_message(key, type, data, exclude_user))
 
 
-def revoke(*, user_id: int | None, key: str | None = None) -> bool:
+def revoke(*, user_id: int | None, key: str | None = None, revocation_id: int | None = None) -> bool:
     """Close ``user_id``'s streams (on ``key``, or everywhere; every user's on
     ``key`` when ``user_id`` is None) on every process.
 
@@ -224,7 +224,8 @@ def revoke(*, user_id: int | None, key: str | None = None) -> bool:
     404 (or 401).  Sent through the same per-process channel as events, so no
     event published after the revocation reaches the closed streams.
     """
-    message = {"type": CONTROL_MESSAGE, "action": "revoke", "user_id": user_id, "key": key, "at": time.time()}
+    message = {"type": CONTROL_MESSAGE, "action": "revoke", "user_id": user_id, "key": key, "at": time.time(),
+               "id": revocation_id}
     try:
         async_to_sync(_send_bounded)(CONTROL_GROUP, message)
     except Exception:  # noqa: BLE001 - every hub also polls the Revocation table
@@ -251,5 +252,6 @@ def revoke_on_commit(*, user_id: int | None, key: str | None = None) -> None:
     """Record a revocation in the current transaction and broadcast it after commit.
 
     ``user_id`` None: every user's streams on ``key``."""
-    Revocation.objects.create(user_id=user_id, key=key or "")
-    transaction.on_commit(lambda: revoke(user_id=user_id, key=key))
+    row = Revocation.objects.create(user_id=user_id, key=key or "")
+    # With its row's id, a hub applies it once, by whichever way it arrives first.
+    transaction.on_commit(lambda: revoke(user_id=user_id, key=key, revocation_id=row.pk))

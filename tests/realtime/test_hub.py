@@ -222,3 +222,25 @@ def test_a_revocation_closes_streams_opened_until_shortly_after_its_time(documen
     closed, states, other_closed = asyncio.run(scenario())
     assert closed == 2 and states == {"before": True, "just_after": True, "well_after": False}
     assert not other_closed
+
+
+def test_a_revocation_brought_by_its_broadcast_and_by_the_table_poll_is_applied_once(document, reviewer):
+    async def scenario():
+        hub = Hub()
+        at = time.time()
+        first = Subscriber(key=document.path, audience="reader", user_id=reviewer.pk)
+        first.opened_at = at - 1
+        await hub.subscribe(first)
+        by_broadcast = hub.apply_revocation(7, reviewer.pk, document.path, at)
+        # The client came back at once, within the slack; then the poll reads row 7.
+        again = Subscriber(key=document.path, audience="reader", user_id=reviewer.pk)
+        again.opened_at = at + 1
+        await hub.subscribe(again)
+        by_poll = hub.apply_revocation(7, reviewer.pk, document.path, at)
+        later = hub.apply_revocation(8, reviewer.pk, document.path, at)  # another one closes it
+        for task in hub.tasks:
+            task.cancel()
+        return by_broadcast, by_poll, later
+
+    assert asyncio.run(scenario()) == (1, 0, 1)
+
