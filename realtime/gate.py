@@ -39,6 +39,7 @@ class Grant:
     username: str = ""
     audience: str | None = None
     authorized_at: float = 0.0  # time.time() when the read began
+    read_at: float = 0.0  # time.monotonic() when the read began (this process's clock)
 
 
 ANONYMOUS = Grant(False)
@@ -49,7 +50,7 @@ def authorize_many(requests: list[tuple[list[tuple[bytes, bytes]], str, str | No
     key one document and one membership query.  Runs in a worker thread."""
     from rest_framework.authtoken.models import Token
 
-    started = time.time()
+    started, read_at = time.time(), time.monotonic()
     tokens = {token for _, _, token in requests if token}
     by_token = {}
     if tokens:
@@ -80,7 +81,7 @@ def authorize_many(requests: list[tuple[list[tuple[bytes, bytes]], str, str | No
         if not user.is_authenticated:
             grants.append(ANONYMOUS)
         else:
-            grants.append(Grant(True, user.pk, user.get_username(), audiences.get((key, user.pk)), started))
+            grants.append(Grant(True, user.pk, user.get_username(), audiences.get((key, user.pk)), started, read_at))
     return grants
 
 
@@ -93,6 +94,7 @@ class Gate:
         self.in_flight = 0
         self.scheduled = False
         self.ttl = settings.SSE_AUTH_CACHE_SECONDS
+        self.generation = 0  # revocations seen: a batch read across one is read again
 
     async def authorize(self, headers: list[tuple[bytes, bytes]], key: str) -> Grant:
         has_header, token = token_of(headers)
@@ -121,6 +123,7 @@ class Gate:
         asyncio.get_running_loop().create_task(self._run(batch))
 
     async def _run(self, batch) -> None:
+        generation = self.generation
         try:
             grants = await log.in_thread(authorize_many)([(h, k, t) for h, k, t, _ in batch])
         except BaseException as exc:  # noqa: BLE001 - each open answers for itself (503)
@@ -131,6 +134,11 @@ class Gate:
             if not isinstance(exc, Exception):
                 raise
         else:
+            if self.generation != generation:
+                # A revocation came while this batch was being read: what it
+                # read may predate it.  Read the batch again.
+                self.pending[:0] = [entry for entry in batch if not entry[3].done()]
+                return
             expires = time.monotonic() + self.ttl
             for (_, key, token, future), grant in zip(batch, grants):
                 if token is not None and self.ttl > 0 and grant.audience is not None:
@@ -143,7 +151,9 @@ class Gate:
                 self._start()
 
     def evict(self, user_id: Any, key: str | None) -> None:
-        """A revocation: forget the grants it concerns (user None: everyone's on ``key``)."""
+        """A revocation: forget the grants it concerns (user None: everyone's on
+        ``key``), and have the batches being read now read again."""
+        self.generation += 1
         if not self.cache:
             return
         for cache_key, (_, grant) in list(self.cache.items()):

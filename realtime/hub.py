@@ -18,6 +18,7 @@ down.
 from __future__ import annotations
 
 import asyncio
+import collections
 import gc
 import logging
 import random
@@ -63,6 +64,10 @@ REVOCATION_GAP_SECONDS = 60.0
 # check in between still saw the old access), and it comes from another
 # host's clock.  A stream closed in that window reconnects and is checked again.
 REVOCATION_SLACK_SECONDS = 5.0
+# How long a stream may take from its access read to its registration (the
+# lease's round trip included) and still be checked against the revocations
+# applied meanwhile.
+REVOCATION_WINDOW_SECONDS = 30.0
 # The hub's background tasks (fills, ring reloads, group leaves): a task
 # nobody references may be collected before it finishes.
 _background: set[asyncio.Task] = set()
@@ -152,6 +157,7 @@ class Hub:
         self.membership = asyncio.Lock()
         self.started: asyncio.Future[None] | None = None
         self.tasks: list[asyncio.Task[None]] = []
+        self.db_steps: dict[str, asyncio.Task] = {}  # the tick's database steps, running beside it
         self.layer_ok = True
         self.coalesce = settings.SSE_COALESCE_MS / 1000.0
         self.last_resync = time.monotonic()
@@ -160,6 +166,8 @@ class Hub:
         self.last_sweep = time.monotonic()
         self.revocation_cursor: int | None = None
         self.revocations_applied: dict[int, float] = {}  # revocation id -> when (monotonic)
+        # (when applied (monotonic), user id, key) of the last REVOCATION_WINDOW_SECONDS.
+        self.recent_revocations: collections.deque = collections.deque()
         # Revocation ids above which the poll has moved but not seen yet: {id: since}.
         self.revocation_gaps: dict[int, float] = {}
         self.stopping = False
@@ -238,6 +246,7 @@ class Hub:
         A stream opened well after the revocation was authorised after it, so it stays.
         """
         self.gate.evict(user_id, key)
+        self.recent_revocations.append((time.monotonic(), user_id, key))
         closed = 0
         before = None if at is None else at + REVOCATION_SLACK_SECONDS
         topics = [self.topics[key]] if key and key in self.topics else ([] if key else list(self.topics.values()))
@@ -291,6 +300,20 @@ class Hub:
             # the streams registered then: this one ends too (it sends its
             # replay and stops; the client reconnects elsewhere).
             sub.close("shutdown")
+        elif self._revoked_while_opening(sub):
+            sub.close("revoked")
+
+    def _revoked_while_opening(self, sub: Subscriber) -> bool:
+        """Whether a revocation this process applied concerns ``sub``, which
+        registered after it ran but whose access was read before it (a grant
+        read or cached before, then the lease taken while it ran)."""
+        recent = self.recent_revocations
+        cutoff = time.monotonic() - REVOCATION_WINDOW_SECONDS
+        while recent and recent[0][0] < cutoff:
+            recent.popleft()
+        return any((user_id is None or sub.user_id == user_id) and (not key or key == sub.key)
+                   and sub.read_at < applied
+                   for applied, user_id, key in recent)
 
     # -- replay ring -----------------------------------------------------------
 
@@ -791,7 +814,10 @@ class Hub:
                 elif now - max(sub.last_write, topic.last_push) >= idle:
                     sub.push(None, sse.PING)
                     sub.last_write = now
-        await self._guard("revocation poll", self._poll_revocations())
+        # The database's steps run beside the tick: a database that hangs
+        # (rather than refusing) must not hold back pings, the lease store's
+        # heartbeat and renewals, nor the presence sweep.
+        self._beside("revocation poll", self._poll_revocations)
         await self._guard("heartbeat", get_store().heartbeat())
         self.gate.sweep()
         if now - self.last_renew >= settings.SSE_LEASE_TTL_SECONDS / 3:
@@ -803,14 +829,23 @@ class Hub:
                 if not await self._guard("presence sweep", presence.sweep(key)):
                     break
         interval = settings.SSE_RESYNC_SECONDS if self.layer_ok else TICK_SECONDS
-        if now - self.last_resync >= interval:
+        if now - self.last_resync >= interval and self._beside("resync", self.resync):
             self.last_resync = now
-            await self._guard("resync", self.resync())
         expiry = getattr(self.layer, "group_expiry", 86400)
         if not self.layer_ok or now - self.last_refresh >= expiry / 3:
             self.last_refresh = now
             if await self._refresh_groups() and not self.layer_ok:
                 self._layer_up()
+
+    def _beside(self, what: str, step) -> bool:
+        """Start ``step()`` as a task unless the last one is still running
+        (waiting on the database); True if started."""
+        running = self.db_steps.get(what)
+        if running is not None and not running.done():
+            return False
+        task = asyncio.get_running_loop().create_task(self._guard(what, step()))
+        self.db_steps[what] = task
+        return True
 
     @staticmethod
     async def _guard(what: str, step) -> bool:

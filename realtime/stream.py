@@ -200,6 +200,7 @@ class EventStreamApp:
                          username=grant.username, lease=lease)
         # Opened, for revocations, when the access was read (a cached grant is older).
         sub.opened_at = grant.authorized_at
+        sub.read_at = grant.read_at
         hub = get_hub()
         try:
             await hub.subscribe(sub)
@@ -250,6 +251,11 @@ class EventStreamApp:
             ],
         })
         head = [sse.retry(settings.SSE_RETRY_MS)]
+        if sub.closed and sub.reason == "revoked":
+            # Revoked while opening: its replay was read after the revocation.
+            # It ends with nothing; the client's reconnect is checked afresh.
+            await send({"type": "http.response.body", "body": head[0], "more_body": False})
+            return False
         if replay.reset:
             head.append(sse.frame(event="stream.reset", data=sse.dumps({"lastEventId": replay.last_id})))
             sub.last_id = replay.last_id

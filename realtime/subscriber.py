@@ -30,7 +30,7 @@ class Subscriber:
     __slots__ = (
         "key", "audience", "user_id", "last_id", "chunks", "size", "waiter",
         "closed", "closed_at", "reason", "last_write", "deadline", "max_bytes", "username", "lease", "opened_at", "outbox",
-        "direct",
+        "direct", "read_at",
     )
 
     def __init__(self, *, key: str, audience: str, user_id: int | None, lifetime: float | None = None,
@@ -53,6 +53,8 @@ class Subscriber:
         self.username = username
         self.lease = lease
         self.opened_at = time.time()
+        # time.monotonic() when its access was read (``Grant.read_at``).
+        self.read_at = time.monotonic()
         # The connection under the stream (``realtime.transport``): dropped
         # when the stream is closed for not reading, since its own buffers may
         # be what the client stopped reading.

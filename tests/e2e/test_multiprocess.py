@@ -207,5 +207,8 @@ def test_two_maintainers_demoting_each_other_at_once_on_two_processes_leave_one(
             thread.start()
         for thread in threads:
             thread.join()
-        assert sorted(answers) == [200, 409]
+        # One wins; the other finds the last maintainer leaving (409) or, when
+        # it is read after the win, that its actor is no longer one (403).
+        first, second = sorted(answers)
+        assert first == 200 and second in (403, 409), answers
         assert doc.memberships.filter(role=Role.MAINTAINER).count() == 1

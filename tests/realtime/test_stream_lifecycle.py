@@ -142,3 +142,109 @@ def test_a_pruned_event_is_not_replayed_from_the_ring_but_reset(settings):
         assert [seq for seq, _ in (await hub.replay(sub, None, 100)).frames] == [6, 7, 8, 9, 10]
 
     asyncio.run(scenario())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_whose_access_was_read_before_a_revocation_is_closed_when_it_registers_after_it():
+    """Its grant was read (or cached) before the revocation, and its lease was
+    being taken while the revocation closed the streams registered then."""
+    import time
+
+    async def scenario():
+        hub = Hub()
+        await hub.ensure_started()
+        stale = Subscriber(key="guides/a.md", audience="reader", user_id=7)
+        stale.read_at = time.monotonic()
+        other_user = Subscriber(key="guides/a.md", audience="reader", user_id=8)
+        other_user.read_at = stale.read_at
+        await asyncio.sleep(0.01)
+        hub.apply_revocation(1, 7, "guides/a.md", time.time())
+        await asyncio.sleep(0.01)
+        fresh = Subscriber(key="guides/a.md", audience="reader", user_id=7)  # read after it: stays
+        for sub in (stale, other_user, fresh):
+            await hub.subscribe(sub)
+        return stale, other_user, fresh
+
+    stale, other_user, fresh = asyncio.run(scenario())
+    assert stale.closed and stale.reason == "revoked"
+    assert not other_user.closed and not fresh.closed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_authorisation_read_across_a_revocation_is_read_again_and_not_cached(monkeypatch, settings):
+    """A batch of access checks in flight when a revocation arrives may have
+    read the access before it: it is read again, and only that answer counts."""
+    import threading
+
+    from realtime import gate as gate_module
+
+    settings.SSE_AUTH_CACHE_SECONDS = 10
+    calls = []
+    release = threading.Event()
+
+    def authorize_many(requests):
+        calls.append(len(calls))
+        if len(calls) == 1:
+            release.wait(5)  # the first read is slow: the revocation lands meanwhile
+            return [gate_module.Grant(True, 7, "rob", "reader", 1.0, 1.0) for _ in requests]
+        return [gate_module.Grant(True, 7, "rob", None, 2.0, 2.0) for _ in requests]
+
+    monkeypatch.setattr(gate_module, "authorize_many", authorize_many)
+
+    async def scenario():
+        gate = gate_module.Gate()
+        headers = [(b"authorization", b"Token abc")]
+        opening = asyncio.ensure_future(gate.authorize(headers, "guides/a.md"))
+        while not calls:
+            await asyncio.sleep(0.005)
+        gate.evict(7, "guides/a.md")
+        release.set()
+        grant = await opening
+        again = await gate.authorize(headers, "guides/a.md")
+        return grant, again
+
+    grant, again = asyncio.run(scenario())
+    assert len(calls) >= 2
+    assert grant.audience is None and again.audience is None  # the stale "reader" was neither used nor cached
+
+
+def test_a_hung_database_holds_back_neither_pings_nor_the_lease_heartbeat(settings, monkeypatch):
+    settings.SSE_HEARTBEAT_SECONDS = 0
+    settings.REDIS_URL = ""
+    from realtime import leases
+
+    beats = []
+
+    class Store(leases.MemoryLeaseStore):
+        async def heartbeat(self):
+            beats.append(1)
+
+    async def scenario():
+        monkeypatch.setattr(hub_module, "get_store", lambda: store)
+        hub = Hub()
+        hub.layer_ok = True
+        hung = asyncio.Event()
+        polls = []
+
+        async def poll():
+            polls.append(1)
+            await hung.wait()  # a database that never answers
+
+        hub._poll_revocations = poll
+        hub.resync = poll
+        hub.last_resync = float("-inf")  # due now
+        topic = Topic("k")
+        sub = Subscriber(key="k", audience="reader", user_id=1)
+        topic.audiences["reader"] = {sub}
+        hub.topics["k"] = topic
+        for _ in range(3):
+            await asyncio.wait_for(hub._tick_once(), 2)
+            await asyncio.sleep(0)
+        pings = sum(1 for _, data in sub.chunks if data == b": ping\n\n")
+        hung.set()
+        return pings, len(polls)
+
+    store = Store()
+    pings, polls = asyncio.run(scenario())
+    assert pings == 3 and len(beats) == 3
+    assert polls == 2  # one revocation poll and one resync, each still waiting: not started again
