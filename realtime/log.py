@@ -111,14 +111,25 @@ def read_replay(key: str, *, after: int | None, limit: int, audience: str) -> Re
     elif after > current or after < first_kept - 1:
         return Replay(last_id=current, reset=True)
     rows = _rows(key, after, current, CHUNK)
+    if (rows[0].seq if rows else current + 1) != after + 1 and after < current:
+        # ``prune_events`` deleted the next events between the two reads.
+        return Replay(last_id=current, reset=True)
     frames = _frames(key, audience, rows)
     more = bool(rows) and rows[-1].seq < current
     return Replay(last_id=current, frames=frames, more=more)
 
 
+class Pruned(Exception):
+    """The events a stream needs next were deleted (``prune_events``) while it read them."""
+
+
 def read_frames(key: str, *, after: int, upto: int | None, audience: str) -> list[tuple[int, bytes]]:
-    """Frames of the events after ``after`` (up to ``upto``), at most ``CHUNK``."""
-    return _frames(key, audience, _rows(key, after, upto, CHUNK))
+    """Frames of the events after ``after`` (up to ``upto``), at most ``CHUNK``.
+    Raises ``Pruned`` when the next of them is gone: the stream must not skip it."""
+    rows = _rows(key, after, upto, CHUNK)
+    if rows and rows[0].seq != after + 1:
+        raise Pruned(key)
+    return _frames(key, audience, rows)
 
 
 def read_for_audiences(key: str, *, after: int,

@@ -288,9 +288,15 @@ class EventStreamApp:
     async def _catch_up(self, send, sub: Subscriber, *, upto: int) -> None:
         """Send events ``sub.last_id + 1 .. upto`` from the table."""
         while sub.last_id < upto and not sub.closed:
-            frames = await log.in_thread(log.read_frames)(
-                sub.key, after=sub.last_id, upto=upto, audience=sub.audience
-            )
+            try:
+                frames = await log.in_thread(log.read_frames)(
+                    sub.key, after=sub.last_id, upto=upto, audience=sub.audience
+                )
+            except log.Pruned:
+                # Ended here: its client reconnects from the last id it got
+                # and is told ``stream.reset``, rather than missing events.
+                sub.close("pruned")
+                return
             if not frames:
                 return
             await send({"type": "http.response.body", "body": b"".join(f for _, f in frames), "more_body": True})

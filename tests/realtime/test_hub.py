@@ -244,3 +244,20 @@ def test_a_revocation_brought_by_its_broadcast_and_by_the_table_poll_is_applied_
 
     assert asyncio.run(scenario()) == (1, 0, 1)
 
+
+
+def test_events_pruned_between_a_streams_reads_are_a_reset_never_a_silent_gap(document, reviewer):
+    from realtime import log
+    from realtime.models import Event
+
+    make_events(document, reviewer, 6)
+    # prune_events deleted 1..3 after the stream read the key's first kept id
+    # (still 1 here) and before it read the rows.
+    Event.objects.filter(stream__key=document.path, seq__lte=3).delete()
+    replay = log.read_replay(document.path, after=1, limit=100, audience="reader")
+    assert replay.reset and replay.frames == [] and replay.last_id == 6
+    with pytest.raises(log.Pruned):
+        log.read_frames(document.path, after=1, upto=6, audience="reader")
+    # Reading on from a kept id is as before.
+    assert [seq for seq, _ in log.read_frames(document.path, after=3, upto=6, audience="reader")] == [4, 5, 6]
+    assert not log.read_replay(document.path, after=4, limit=100, audience="reader").reset
