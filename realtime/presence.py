@@ -120,8 +120,8 @@ async def sweep(key: str) -> None:
         _absent.pop((key, user_id), None)
         if await store.flip(key, user_id, OFFLINE, username):
             await announce(key, user_id, username, OFFLINE)
-    for absent_key, user_id in [k for k in _absent if k[0] == key and k[1] not in announced]:
-        _absent.pop((absent_key, user_id), None)
+    for gone in [entry for entry in _absent if entry[0] == key and entry[1] not in announced]:
+        del _absent[gone]
 
 
 async def snapshot(key: str) -> list[tuple[int, str]]:

@@ -215,10 +215,8 @@ class ModerationLogEntryAdmin(ModeratorOnlyMixin, admin.ModelAdmin):
     @admin.display(description="item")
     def target(self, obj: ModerationLogEntry) -> str:
         label = f"{obj.get_target_type_display()} {obj.target_id}"
-        model = Comment if obj.target_type == ModerationTarget.COMMENT else DiscussionMessage
-        exists = getattr(obj, "comment_exists" if model is Comment else "message_exists", None)
-        if exists is None:  # not from the list's queryset
-            exists = model.objects.filter(pk=obj.target_id).exists()
+        comment = obj.target_type == ModerationTarget.COMMENT
+        model, exists = (Comment, obj.comment_exists) if comment else (DiscussionMessage, obj.message_exists)
         return change_link(model(pk=obj.target_id), label) if exists else f"{label} (deleted)"
 
     @admin.display(description="reason")

@@ -195,7 +195,9 @@ def test_an_authorisation_read_across_a_revocation_is_read_again_and_not_cached(
         gate = gate_module.Gate()
         headers = [(b"authorization", b"Token abc")]
         opening = asyncio.ensure_future(gate.authorize(headers, "guides/a.md"))
+        deadline = asyncio.get_running_loop().time() + 5
         while not calls:
+            assert asyncio.get_running_loop().time() < deadline, "the batch was never read"
             await asyncio.sleep(0.005)
         gate.evict(7, "guides/a.md")
         release.set()

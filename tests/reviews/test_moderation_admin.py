@@ -199,22 +199,27 @@ def test_change_pages_link_related_objects_and_show_revisions(document, comment,
     assert f"/admin/realtime/event/?stream__id__exact={document.stream_id}" in doc_page
 
 
+def admin_change_form(document, *, title: str, content: str):
+    """A superuser's client, the document's admin change URL, and the form as
+    the page sends it (members as they are), with ``title`` and ``content``."""
+    client = console(User.objects.create_superuser("root", password="root-pass-123"))
+    url = f"/admin/reviews/document/{document.pk}/change/"
+    page = client.get(url).content.decode()
+    memberships = list(Membership.objects.filter(document=document).order_by("id"))
+    data = {"csrfmiddlewaretoken": csrf_token(page), "title": title, "visibility": "private", "content": content,
+            "memberships-TOTAL_FORMS": str(len(memberships)), "memberships-INITIAL_FORMS": str(len(memberships)),
+            "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000"}
+    for i, membership in enumerate(memberships):
+        data |= {f"memberships-{i}-id": str(membership.pk), f"memberships-{i}-document": str(document.pk),
+                 f"memberships-{i}-user": str(membership.user_id), f"memberships-{i}-role": membership.role}
+    return client, url, data
+
+
 def test_editing_a_document_in_the_admin_goes_through_the_service(document, reviewer):
     comment = services.comment_create(author=reviewer, document=document, body="c",
                                       anchor={"quote": "Configure", "start": DOC_CONTENT.index("Configure"),
                                               "end": DOC_CONTENT.index("Configure") + 9})
-    admin_user = User.objects.create_superuser("root", password="root-pass-123")
-    client = console(admin_user)
-    url = f"/admin/reviews/document/{document.pk}/change/"
-    page = client.get(url).content.decode()
-    memberships = list(Membership.objects.filter(document=document).order_by("id"))
-    data = {"csrfmiddlewaretoken": csrf_token(page), "title": "Setup guide", "visibility": "private",
-            "content": "Read this first.\n\n" + DOC_CONTENT, "memberships-TOTAL_FORMS": str(len(memberships)),
-            "memberships-INITIAL_FORMS": str(len(memberships)), "memberships-MIN_NUM_FORMS": "0",
-            "memberships-MAX_NUM_FORMS": "1000"}
-    for i, membership in enumerate(memberships):
-        data |= {f"memberships-{i}-id": str(membership.pk), f"memberships-{i}-document": str(document.pk),
-                 f"memberships-{i}-user": str(membership.user_id), f"memberships-{i}-role": membership.role}
+    client, url, data = admin_change_form(document, title="Setup guide", content="Read this first.\n\n" + DOC_CONTENT)
     data["memberships-2-role"] = Role.REVIEWER  # vera: viewer -> reviewer
     before = last_seq(document)
     response = client.post(url, data)
@@ -233,18 +238,7 @@ def test_a_title_edit_in_the_admin_leaves_the_content_as_it_was(document, review
     suggestion = services.suggestion_create(author=reviewer, document=document, replacement="x",
                                             anchor={"quote": "make run.\n\nConfigure", "start": start,
                                                     "end": start + len("make run.\n\nConfigure")})
-    admin_user = User.objects.create_superuser("root", password="root-pass-123")
-    client = console(admin_user)
-    url = f"/admin/reviews/document/{document.pk}/change/"
-    page = client.get(url).content.decode()
-    memberships = list(Membership.objects.filter(document=document).order_by("id"))
-    data = {"csrfmiddlewaretoken": csrf_token(page), "title": "Setup guide", "visibility": "private",
-            "content": DOC_CONTENT.replace("\n", "\r\n"), "memberships-TOTAL_FORMS": str(len(memberships)),
-            "memberships-INITIAL_FORMS": str(len(memberships)), "memberships-MIN_NUM_FORMS": "0",
-            "memberships-MAX_NUM_FORMS": "1000"}
-    for i, membership in enumerate(memberships):
-        data |= {f"memberships-{i}-id": str(membership.pk), f"memberships-{i}-document": str(document.pk),
-                 f"memberships-{i}-user": str(membership.user_id), f"memberships-{i}-role": membership.role}
+    client, url, data = admin_change_form(document, title="Setup guide", content=DOC_CONTENT.replace("\n", "\r\n"))
     before = last_seq(document)
     assert client.post(url, data).status_code == 302
     document.refresh_from_db()
@@ -255,18 +249,7 @@ def test_a_title_edit_in_the_admin_leaves_the_content_as_it_was(document, review
 
 
 def test_the_last_maintainer_cannot_be_removed_in_the_admin(document):
-    admin_user = User.objects.create_superuser("root", password="root-pass-123")
-    client = console(admin_user)
-    url = f"/admin/reviews/document/{document.pk}/change/"
-    page = client.get(url).content.decode()
-    memberships = list(Membership.objects.filter(document=document).order_by("id"))
-    data = {"csrfmiddlewaretoken": csrf_token(page), "title": "Setup", "visibility": "private",
-            "content": DOC_CONTENT, "memberships-TOTAL_FORMS": str(len(memberships)),
-            "memberships-INITIAL_FORMS": str(len(memberships)), "memberships-MIN_NUM_FORMS": "0",
-            "memberships-MAX_NUM_FORMS": "1000"}
-    for i, membership in enumerate(memberships):
-        data |= {f"memberships-{i}-id": str(membership.pk), f"memberships-{i}-document": str(document.pk),
-                 f"memberships-{i}-user": str(membership.user_id), f"memberships-{i}-role": membership.role}
+    client, url, data = admin_change_form(document, title="Setup", content=DOC_CONTENT)
     data["memberships-0-role"] = Role.VIEWER  # maria was the only maintainer
     response = client.post(url, data)
     assert response.status_code == 200 and b"at least one maintainer" in response.content
